@@ -1,0 +1,289 @@
+"""Collection on the request path: the ``@collect_io`` decorator and the classic ``ModelDataCollector``.
+
+Each collected value becomes one OpenTelemetry log record (body = rows, attributes =
+:mod:`schema`). Collection never raises into ``run()`` and never changes its result:
+anything it cannot use is logged once per cause and counted, unless strict mode is on.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypeVar, cast
+
+from opentelemetry.trace import Span
+
+from . import schema
+from .context import (
+    Correlation,
+    current_correlation,
+    end_correlation,
+    get_request_id,
+    new_id,
+    start_correlation,
+)
+from .csvfmt import refusal
+from .layout import check_name
+from .providers import Runtime, runtime
+from .rows import to_table
+from .stats import ACCEPTED, STATS
+
+_log = logging.getLogger("otel_modeldata")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SPAN_NAME: Final = "modeldata.run"
+UNSUPPORTED_INPUT: Final = "unsupported_input"
+TOO_MANY_ROWS: Final = "too_many_rows"
+_MISSING: Final = object()
+
+
+class CollectionError(ValueError):
+    """Raised in strict mode (``OTEL_MODELDATA_STRICT=true``) for data that cannot be collected."""
+
+
+def _emit(
+    rt: Runtime,
+    data: Any,
+    *,
+    model: str,
+    version: str | None,
+    designation: str,
+    feature_names: Sequence[str] | None,
+    correlation: Correlation,
+    expected_rows: int | None = None,
+) -> int | None:
+    """Emit one record for ``data``; return its row count, or ``None`` if nothing was emitted."""
+    settings = rt.settings
+    try:
+        table = to_table(
+            data, designation=designation, feature_names=feature_names, expected_rows=expected_rows
+        )
+    except Exception as exc:
+        if settings.strict:
+            raise CollectionError(f"{model}/{designation}: {exc}") from exc
+        STATS.drop(UNSUPPORTED_INPUT, 1, model=model, designation=designation, detail=str(exc))
+        return None
+    rows = table.rows
+    if len(rows) > settings.max_rows_per_call:
+        if settings.strict:
+            raise CollectionError(
+                f"{model}/{designation}: {len(rows)} rows exceed {settings.max_rows_per_call}"
+            )
+        STATS.drop(
+            TOO_MANY_ROWS, len(rows) - settings.max_rows_per_call, model=model, designation=designation
+        )
+        rows = rows[: settings.max_rows_per_call]
+    if settings.strict:
+        _check_rows(rows, table.columns, model, designation)
+    attributes: dict[str, Any] = {
+        schema.DESIGNATION: designation,
+        schema.MODEL_NAME: model,
+        schema.MODEL_VERSION: version or settings.model_version,
+        schema.CORRELATION_ID: correlation.correlation_id,
+        schema.REQUEST_ID: correlation.request_id,
+        schema.ROW_COUNT: len(rows),
+    }
+    if table.columns:
+        attributes[schema.FEATURE_NAMES] = table.columns
+    rt.logger.emit(timestamp=time.time_ns(), body=rows, attributes=attributes, event_name=schema.EVENT_NAME)
+    STATS.add(ACCEPTED, len(rows))
+    return len(rows)
+
+
+def _check_rows(rows: list[Any], columns: tuple[str, ...] | None, model: str, designation: str) -> None:
+    if not rows:
+        return
+    width = len(columns) if columns else len(rows[0]) if isinstance(rows[0], (list, tuple)) else 1
+    for index, row in enumerate(rows):
+        reason = refusal(row, width)
+        if reason is not None:
+            raise CollectionError(f"{model}/{designation}: row {index}: {reason} (expected {width} values)")
+
+
+def _safe_emit(rt: Runtime, data: Any, **kwargs: Any) -> int | None:
+    """:func:`_emit` that only raises in strict mode."""
+    try:
+        return _emit(rt, data, **kwargs)
+    except CollectionError:
+        raise
+    except Exception:
+        _log.exception("otel_modeldata: collection failed for model %s", kwargs.get("model"))
+        return None
+
+
+def collect_io(
+    model_name: str,
+    *,
+    model_version: str | int | None = None,
+    feature_names: Sequence[str] | None = None,
+    prediction_names: Sequence[str] | None = None,
+) -> Callable[[F], F]:
+    """Decorate ``run()`` to collect its input (``inputs``) and its result (``predictions``).
+
+    Both records share one correlation id, also set on a span around the call. When
+    ``run()`` raises, its inputs are still collected and the exception propagates unchanged.
+    """
+    model = check_name(model_name, "model_name")
+    version = None if model_version is None else check_name(str(model_version), "model_version")
+    features = _names(feature_names, "feature_names")
+    predictions = _names(prediction_names, "prediction_names")
+
+    def decorate(fn: F) -> F:
+        index, parameter = _data_parameter(fn)
+
+        def begin(rt: Runtime, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Correlation:
+            data = args[index] if len(args) > index else kwargs.get(parameter, _MISSING)
+            cid = new_id()
+            correlation = Correlation(cid, get_request_id() or cid)
+            span.set_attributes(
+                {
+                    schema.SPAN_MODEL_NAME: model,
+                    schema.SPAN_MODEL_VERSION: version or rt.settings.model_version,
+                    schema.SPAN_CORRELATION_ID: correlation.correlation_id,
+                    schema.SPAN_REQUEST_ID: correlation.request_id,
+                }
+            )
+            rows = None
+            if data is not _MISSING:
+                rows = _safe_emit(
+                    rt,
+                    data,
+                    model=model,
+                    version=version,
+                    designation=schema.INPUTS,
+                    feature_names=features,
+                    correlation=correlation,
+                )
+            return Correlation(correlation.correlation_id, correlation.request_id, rows)
+
+        def finish(rt: Runtime, correlation: Correlation, result: Any) -> None:
+            _safe_emit(
+                rt,
+                result,
+                model=model,
+                version=version,
+                designation=schema.PREDICTIONS,
+                feature_names=predictions,
+                correlation=correlation,
+                expected_rows=correlation.input_rows,
+            )
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                rt = runtime()
+                if rt is None:
+                    return await fn(*args, **kwargs)
+                with rt.tracer.start_as_current_span(SPAN_NAME) as span:
+                    correlation = begin(rt, span, args, kwargs)
+                    token = start_correlation(correlation)
+                    try:
+                        result = await fn(*args, **kwargs)
+                    finally:
+                        end_correlation(token)
+                    finish(rt, correlation, result)
+                    return result
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            rt = runtime()
+            if rt is None:
+                return fn(*args, **kwargs)
+            with rt.tracer.start_as_current_span(SPAN_NAME) as span:
+                correlation = begin(rt, span, args, kwargs)
+                token = start_correlation(correlation)
+                try:
+                    result = fn(*args, **kwargs)
+                finally:
+                    end_correlation(token)
+                finish(rt, correlation, result)
+                return result
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def _names(names: Sequence[str] | None, what: str) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{what} must be a sequence of strings")
+    return tuple(names)
+
+
+def _data_parameter(fn: Callable[..., Any]) -> tuple[int, str]:
+    """Position and name of the parameter that carries the model input (skipping ``self``/``cls``)."""
+    params = list(inspect.signature(fn).parameters.values())
+    index = 1 if params and params[0].name in ("self", "cls") else 0
+    if index >= len(params):
+        return index, ""
+    return index, params[index].name
+
+
+class ModelDataCollector:
+    """The classic Azure ML collector API: ``ModelDataCollector("m", designation="inputs").collect(data)``.
+
+    Collecting ``inputs`` starts a correlation in the current context; other designations
+    collected later in the same context reuse its id, as the classic scoring script expects.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        designation: str = schema.DEFAULT_DESIGNATION,
+        feature_names: Sequence[str] | None = None,
+        model_version: str | int | None = None,
+    ) -> None:
+        self.model_name = check_name(model_name, "model_name")
+        self.designation = check_name(designation, "designation")
+        self.feature_names = _names(feature_names, "feature_names")
+        self.model_version = (
+            None if model_version is None else check_name(str(model_version), "model_version")
+        )
+
+    def collect(self, input_data: Any, user_correlation_id: str | Mapping[str, str] = "") -> dict[str, str]:
+        """Collect ``input_data``; returns the correlation context (``correlation_id``, ``request_id``).
+
+        ``user_correlation_id`` may be your own id (a loan number, say) or the context
+        returned by an earlier ``collect`` to tie this record to it.
+        """
+        correlation = self._correlation(user_correlation_id)
+        rt = runtime()
+        if rt is None:
+            return correlation.as_dict()
+        rows = _safe_emit(
+            rt,
+            input_data,
+            model=self.model_name,
+            version=self.model_version,
+            designation=self.designation,
+            feature_names=self.feature_names,
+            correlation=correlation,
+            expected_rows=correlation.input_rows,
+        )
+        if self.designation == schema.INPUTS:
+            start_correlation(Correlation(correlation.correlation_id, correlation.request_id, rows))
+        return correlation.as_dict()
+
+    def _correlation(self, user_correlation_id: str | Mapping[str, str]) -> Correlation:
+        current = current_correlation()
+        request_id = get_request_id()
+        if isinstance(user_correlation_id, Mapping):
+            cid = user_correlation_id.get("correlation_id") or new_id()
+            rid = user_correlation_id.get("request_id") or request_id or cid
+            rows = current.input_rows if current is not None and current.correlation_id == cid else None
+            return Correlation(cid, rid, rows)
+        if user_correlation_id:
+            return Correlation(str(user_correlation_id), request_id or str(user_correlation_id))
+        if self.designation != schema.INPUTS and current is not None:
+            return current
+        cid = new_id()
+        return Correlation(cid, request_id or cid)

@@ -1,0 +1,76 @@
+"""Request and correlation ids carried in context variables (safe across threads and asyncio tasks).
+
+The request id comes from the web request (see :mod:`middleware`) or is set by hand; the
+correlation id ties the inputs of one scoring call to its predictions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    """The ids shared by the records of one scoring call, and its input row count."""
+
+    correlation_id: str
+    request_id: str
+    input_rows: int | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        """The classic correlation context returned by ``ModelDataCollector.collect``."""
+        return {"correlation_id": self.correlation_id, "request_id": self.request_id}
+
+
+_request_id: ContextVar[str | None] = ContextVar("otel_modeldata_request_id", default=None)
+_correlation: ContextVar[Correlation | None] = ContextVar("otel_modeldata_correlation", default=None)
+
+
+def new_id() -> str:
+    """A fresh random id (UUID4 text, as the classic collector wrote)."""
+    return str(uuid.uuid4())
+
+
+def get_request_id() -> str | None:
+    """The request id of the current context, if any."""
+    return _request_id.get()
+
+
+def set_request_id(request_id: str | None) -> Token[str | None]:
+    """Set the request id of the current context; returns a token for :func:`reset_request_id`."""
+    return _request_id.set(request_id)
+
+
+def reset_request_id(token: Token[str | None]) -> None:
+    """Restore the request id that was current before :func:`set_request_id`."""
+    _request_id.reset(token)
+
+
+@contextmanager
+def request_id_scope(request_id: str | None = None) -> Iterator[str]:
+    """Run a block with a request id (generated when ``None``), for code outside a web request."""
+    value = request_id or new_id()
+    token = _request_id.set(value)
+    try:
+        yield value
+    finally:
+        _request_id.reset(token)
+
+
+def current_correlation() -> Correlation | None:
+    """The correlation of the scoring call in progress in this context."""
+    return _correlation.get()
+
+
+def start_correlation(correlation: Correlation | None) -> Token[Correlation | None]:
+    """Make ``correlation`` current (``None`` clears it); later collections in this context reuse its id."""
+    return _correlation.set(correlation)
+
+
+def end_correlation(token: Token[Correlation | None]) -> None:
+    """Restore the correlation that was current before :func:`start_correlation`."""
+    _correlation.reset(token)

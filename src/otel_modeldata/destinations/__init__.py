@@ -1,0 +1,14 @@
+"""Where model data is written: a local folder (default) or Azure Blob Storage."""
+
+from __future__ import annotations
+
+from ..settings import Settings
+from .base import Destination, DestinationError
+from .local import LocalDestination
+
+__all__ = ["Destination", "DestinationError", "LocalDestination", "from_settings"]
+
+
+def from_settings(settings: Settings) -> Destination:
+    """The destination the settings ask for: the local folder (blob storage comes next)."""
+    return LocalDestination(settings.local_dir)

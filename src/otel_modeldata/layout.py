@@ -1,0 +1,92 @@
+"""Pure partition layout: which folder and file a row belongs to, and which names are safe.
+
+``modeldata/<subscriptionid>/<resourcegroup>/<workspace>/<webservice>/<model>/<version>/
+<designation>/<YYYY>/<MM>/<DD>/data.csv`` is the layout of the classic Azure ML data
+collector; readers (pandas, Power BI, Spark globs) depend on it, so it lives in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
+
+ROOT_FOLDER: Final = "modeldata"
+DATA_STEM: Final = "data"
+MAX_NAME_BYTES: Final = 200
+
+
+class InvalidNameError(ValueError):
+    """A name that would go into a partition path is unsafe or empty."""
+
+
+def check_name(value: object, what: str) -> str:
+    """Return ``value`` if it is safe as one path component, else raise naming ``what``.
+
+    Refused: non-strings, empty or blank names, ``.`` and ``..``, path separators,
+    control characters and names longer than 200 UTF-8 bytes. Everything else,
+    unicode included, is kept as given so paths stay readable.
+    """
+    if not isinstance(value, str):
+        raise InvalidNameError(f"{what} must be a string, got {type(value).__name__}")
+    if not value or value.strip() != value:
+        raise InvalidNameError(f"{what} must be non-empty without leading or trailing spaces: {value!r}")
+    if value in {".", ".."}:
+        raise InvalidNameError(f"{what} must not be {value!r}")
+    if "/" in value or "\\" in value:
+        raise InvalidNameError(f"{what} must not contain a path separator: {value!r}")
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in value):
+        raise InvalidNameError(f"{what} must not contain control characters: {value!r}")
+    if len(value.encode("utf-8")) > MAX_NAME_BYTES:
+        raise InvalidNameError(f"{what} is longer than {MAX_NAME_BYTES} bytes")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Where the scoring service runs: the first four levels of the layout."""
+
+    subscription_id: str = "default"
+    resource_group: str = "default"
+    workspace: str = "default"
+    webservice: str = "default"
+
+    @property
+    def workspace_path(self) -> str:
+        """Value of the ``$aml_workspace`` column."""
+        return f"{self.subscription_id}/{self.resource_group}/{self.workspace}"
+
+
+def partition_folder(identity: Identity, model: str, version: str, designation: str, day: date) -> str:
+    """The folder of one day of one designation, ``/``-separated, below ``modeldata/``.
+
+    The local destination puts it under ``<root>/modeldata/``; in blob storage the
+    container (default ``modeldata``) plays that part.
+    """
+    return "/".join(
+        (
+            identity.subscription_id,
+            identity.resource_group,
+            identity.workspace,
+            identity.webservice,
+            model,
+            version,
+            designation,
+            f"{day.year:04d}",
+            f"{day.month:02d}",
+            f"{day.day:02d}",
+        )
+    )
+
+
+def header_tag(header: bytes) -> str:
+    """A short stable tag for a header, naming the sibling file of a differing schema."""
+    return hashlib.sha256(header).hexdigest()[:8]
+
+
+def file_name(tag: str | None = None, part: int = 0) -> str:
+    """``data.csv``, ``data_<tag>.csv`` for another header, ``_<part>`` after a rollover."""
+    stem = DATA_STEM if tag is None else f"{DATA_STEM}_{tag}"
+    return f"{stem}.csv" if part == 0 else f"{stem}_{part}.csv"

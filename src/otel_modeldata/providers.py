@@ -1,0 +1,207 @@
+"""Builds the OpenTelemetry providers for model data, once per process, and tears them down.
+
+Model data gets a LoggerProvider of its own, so an application's log export (to
+Application Insights, OTLP, ...) never sees it. Spans get a TracerProvider that exports
+to Application Insights when ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry._logs import Logger, get_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from .exporter import ModelDataLogExporter
+from .settings import Settings
+from .stats import FAILED, STATS, UNACCOUNTED
+
+_log = logging.getLogger("otel_modeldata")
+
+SCOPE = "otel_modeldata"
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What collection needs on the hot path: settings, a logger and a tracer."""
+
+    settings: Settings
+    logger: Logger
+    tracer: trace.Tracer
+
+
+class ModelDataHandle:
+    """Returned by :func:`configure`: flush and shut down what it built."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        logger_provider: LoggerProvider | None = None,
+        tracer_provider: TracerProvider | None = None,
+        exporter: ModelDataLogExporter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.logger_provider = logger_provider
+        self.tracer_provider = tracer_provider
+        self.exporter = exporter
+        self._closed = False
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Write every collected row now; True when all were handed to the destination in time."""
+        ok = True
+        if self.logger_provider is not None:
+            ok = self.logger_provider.force_flush(timeout_millis) and ok
+        if self.tracer_provider is not None:
+            ok = self.tracer_provider.force_flush(timeout_millis) and ok
+        return ok
+
+    def shutdown(self) -> None:
+        """Flush, stop the providers and report any loss; idempotent. ``configure()`` may run again."""
+        global _handle, _runtime
+        with _lock:
+            if self._closed:
+                return
+            self._closed = True
+            if _handle is self:
+                _handle = None
+                _runtime = None
+        if self.logger_provider is not None:
+            self.logger_provider.shutdown()
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+        _report_losses()
+
+    def stats(self) -> dict[str, object]:
+        """The process-wide counters (rows accepted, written, dropped by reason, failed)."""
+        return STATS.snapshot()
+
+
+_lock = threading.RLock()
+_handle: ModelDataHandle | None = None
+_runtime: Runtime | None = None
+_exit_hooks_installed = False
+
+
+def configure(**overrides: Any) -> ModelDataHandle:
+    """Set up model-data collection from ``OTEL_MODELDATA_*`` variables; keyword overrides win.
+
+    Call once at start-up. A second call returns the handle of the first (and warns if
+    its arguments differ) so nothing is exported twice.
+    """
+    global _handle, _runtime
+    with _lock:
+        if _handle is not None:
+            if overrides and Settings.from_env(**overrides) != _handle.settings:
+                _log.warning("otel_modeldata.configure() was already called; keeping the first settings")
+            return _handle
+        settings = Settings.from_env(**overrides)
+        if not settings.enabled:
+            _handle = ModelDataHandle(settings)
+            _runtime = None
+            return _handle
+        exporter = ModelDataLogExporter(settings)
+        resource = Resource.create({SERVICE_NAME: settings.identity.webservice})
+        logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+        tracer_provider = _tracer_provider(settings, resource)
+        _handle = ModelDataHandle(settings, logger_provider, tracer_provider, exporter)
+        _runtime = Runtime(
+            settings=settings,
+            logger=logger_provider.get_logger(SCOPE),
+            tracer=tracer_provider.get_tracer(SCOPE),
+        )
+        _install_exit_hooks()
+        _log.info("otel_modeldata collecting to %s", exporter.destination.describe())
+        return _handle
+
+
+def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider:
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    if settings.appinsights_connection_string:
+        from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+
+        exporter = AzureMonitorTraceExporter(
+            connection_string=settings.appinsights_connection_string, tracer_provider=provider
+        )
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)
+    return provider
+
+
+def runtime() -> Runtime | None:
+    """The active runtime, or ``None`` when collection is disabled.
+
+    Without an explicit :func:`configure`, the first collection configures itself: through
+    the global providers when ``opentelemetry-instrument`` built our exporter, else from
+    the environment (the local folder by default).
+    """
+    current = _runtime
+    if current is not None or _handle is not None:
+        return current
+    with _lock:
+        if _runtime is not None or _handle is not None:
+            return _runtime
+        if ModelDataLogExporter.built_from_environment:
+            settings = Settings.from_env()
+            if not settings.enabled:
+                return None
+            return _adopt_global(settings)
+    configure()
+    return _runtime
+
+
+def _adopt_global(settings: Settings) -> Runtime:
+    global _handle, _runtime
+    _handle = ModelDataHandle(settings)
+    _runtime = Runtime(
+        settings=settings,
+        logger=get_logger_provider().get_logger(SCOPE),
+        tracer=trace.get_tracer(SCOPE),
+    )
+    return _runtime
+
+
+def _install_exit_hooks() -> None:
+    """Flush on interpreter exit, and on SIGTERM when the application has no handler of its own."""
+    global _exit_hooks_installed
+    if _exit_hooks_installed:
+        return
+    _exit_hooks_installed = True
+    atexit.register(_shutdown_active)
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+        signal.SIG_DFL,
+        None,
+    ):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _shutdown_active() -> None:
+    handle = _handle
+    if handle is not None:
+        handle.shutdown()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _shutdown_active()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _report_losses() -> None:
+    snapshot = STATS.snapshot()
+    lost = snapshot[FAILED] or snapshot[UNACCOUNTED] or snapshot["rows_dropped"]
+    if lost:
+        _log.warning("otel_modeldata: rows not written: %s", snapshot)

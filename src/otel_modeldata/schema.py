@@ -1,0 +1,56 @@
+"""The public record format: log-record attribute names, designations and CSV columns.
+
+Other OpenTelemetry back ends may consume our log records, and the analysis side reads
+the CSV files, so every name here is part of the public contract. Pure: no SDK imports.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PREFIX: Final = "modeldata."
+
+DESIGNATION: Final = "modeldata.designation"
+MODEL_NAME: Final = "modeldata.model.name"
+MODEL_VERSION: Final = "modeldata.model.version"
+CORRELATION_ID: Final = "modeldata.correlation_id"
+REQUEST_ID: Final = "modeldata.request_id"
+FEATURE_NAMES: Final = "modeldata.feature_names"
+ROW_COUNT: Final = "modeldata.row_count"
+
+#: Event name set on every model-data log record.
+EVENT_NAME: Final = "modeldata.collect"
+
+INPUTS: Final = "inputs"
+PREDICTIONS: Final = "predictions"
+DEFAULT_DESIGNATION: Final = "default"
+
+#: Value of ``$aml_dc_boundary``: the partition is one day, 1440 minutes.
+BOUNDARY_MINUTES: Final = 1440
+
+#: Columns written after the feature columns, in this order.
+CORRELATION_COLUMNS: Final[tuple[str, ...]] = (
+    "$aml_dc_correlation_id",
+    "$aml_dc_scoring_timestamp",
+    "$aml_dc_boundary",
+    "$aml_workspace",
+    "$aml_service_name",
+    "$aml_model_name",
+    "$aml_model_version",
+    "$aml_request_id",
+    "$row_index",
+    "$otel_trace_id",
+    "$otel_span_id",
+)
+
+#: Span attributes put on the span around a decorated ``run()``.
+SPAN_MODEL_NAME: Final = MODEL_NAME
+SPAN_MODEL_VERSION: Final = MODEL_VERSION
+SPAN_CORRELATION_ID: Final = CORRELATION_ID
+SPAN_REQUEST_ID: Final = REQUEST_ID
+
+
+def default_column_names(designation: str, width: int) -> tuple[str, ...]:
+    """Column names used when the code gives none: ``prediction_i`` or ``feature_i``."""
+    stem = "prediction" if designation == PREDICTIONS else "feature"
+    return tuple(f"{stem}_{i}" for i in range(width))

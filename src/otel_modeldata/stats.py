@@ -1,0 +1,89 @@
+"""Counters that make every loss visible: rows accepted, written, dropped (by reason), failed.
+
+A row is *accepted* when collection hands it to OpenTelemetry. It then ends as
+*written*, *dropped* (refused with a reason) or *failed* (the destination refused the
+write); the difference is what OpenTelemetry lost on the way (a full queue).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from typing import Final
+
+_log = logging.getLogger("otel_modeldata")
+
+ACCEPTED: Final = "rows_accepted"
+WRITTEN: Final = "rows_written"
+FAILED: Final = "rows_failed"
+DROPPED: Final = "rows_dropped"
+UNACCOUNTED: Final = "rows_unaccounted"
+_DROPPED_AFTER_ACCEPT: Final = "_rows_dropped_after_accept"
+
+
+class Stats:
+    """Thread-safe counters; one instance per process, see :data:`STATS`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        self._warned: set[tuple[str, ...]] = set()
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to counter ``name``."""
+        if n:
+            with self._lock:
+                self._counts[name] += n
+
+    def drop(
+        self, reason: str, n: int, *, model: str, designation: str, accepted: bool = False, detail: str = ""
+    ) -> None:
+        """Count ``n`` rows dropped for ``reason``; log once per (model, designation, reason).
+
+        ``accepted`` says the rows had been counted as accepted (dropped by the exporter).
+        """
+        if not n:
+            return
+        key = (model, designation, reason)
+        with self._lock:
+            self._dropped[reason] += n
+            if accepted:
+                self._counts[_DROPPED_AFTER_ACCEPT] += n
+            first = key not in self._warned
+            self._warned.add(key)
+        if first:
+            _log.error(
+                "model data dropped: model=%s designation=%s reason=%s%s "
+                "(logged once per cause; counts in otel_modeldata.stats())",
+                model,
+                designation,
+                reason,
+                f" ({detail})" if detail else "",
+            )
+
+    def snapshot(self) -> dict[str, object]:
+        """All counters as a plain dict, including drops by reason and rows not accounted for."""
+        with self._lock:
+            counts = dict(self._counts)
+            dropped = dict(self._dropped)
+        accepted = counts.get(ACCEPTED, 0)
+        settled = counts.get(WRITTEN, 0) + counts.get(FAILED, 0) + counts.get(_DROPPED_AFTER_ACCEPT, 0)
+        return {
+            ACCEPTED: accepted,
+            WRITTEN: counts.get(WRITTEN, 0),
+            FAILED: counts.get(FAILED, 0),
+            DROPPED: dropped,
+            UNACCOUNTED: max(accepted - settled, 0),
+        }
+
+    def reset(self) -> None:
+        """Forget everything (tests and a fresh ``configure()``)."""
+        with self._lock:
+            self._counts.clear()
+            self._dropped.clear()
+            self._warned.clear()
+
+
+STATS: Final = Stats()

@@ -1,0 +1,128 @@
+"""Bad input never breaks run(): it is logged once per cause, counted, and the rest is kept."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import pytest
+
+import otel_modeldata
+from otel_modeldata import CollectionError, InvalidNameError, collect_io
+
+from csvfiles import partition_dir, read_rows
+
+
+@collect_io("guarded", feature_names=["a", "b"])
+def run(data: object) -> str:
+    return "result unchanged"
+
+
+def test_wrong_feature_count_drops_only_those_rows(
+    collector: otel_modeldata.ModelDataHandle, local_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="otel_modeldata"):
+        assert run([[1, 2], [1, 2, 3], [3, 4]]) == "result unchanged"
+        assert run([[5]]) == "result unchanged"
+        collector.force_flush()
+    _, rows = read_rows(partition_dir(local_root, "guarded", "inputs") / "data.csv")
+    assert [(r["a"], r["b"]) for r in rows] == [("1", "2"), ("3", "4")]
+    stats = otel_modeldata.stats()
+    assert stats["rows_dropped"] == {"wrong_feature_count": 2}
+    assert stats["rows_unaccounted"] == 0
+    messages = [r.getMessage() for r in caplog.records if "wrong_feature_count" in r.getMessage()]
+    assert len(messages) == 1
+    assert "model=guarded" in messages[0]
+    assert "designation=inputs" in messages[0]
+
+
+def test_nested_objects_are_dropped_and_counted(
+    collector: otel_modeldata.ModelDataHandle, local_root: Path
+) -> None:
+    run([[1, {"nested": True}], [2, [3, 4]], [5, 6]])
+    collector.force_flush()
+    _, rows = read_rows(partition_dir(local_root, "guarded", "inputs") / "data.csv")
+    assert [(r["a"], r["b"]) for r in rows] == [("5", "6")]
+    assert otel_modeldata.stats()["rows_dropped"] == {"nested_value": 2}
+
+
+@pytest.mark.parametrize(
+    "bad", [b"\xff\xfe\x00", object(), 3 + 4j, {"data": object()}], ids=["bytes", "obj", "complex", "data"]
+)
+def test_unsupported_values_do_not_break_run(collector: otel_modeldata.ModelDataHandle, bad: object) -> None:
+    assert run(bad) == "result unchanged"
+    collector.force_flush()
+    assert otel_modeldata.stats()["rows_dropped"].get("unsupported_input") == 1  # type: ignore[union-attr]
+
+
+def test_nan_is_data_not_an_error(collector: otel_modeldata.ModelDataHandle, local_root: Path) -> None:
+    run(json.dumps({"data": [[float("nan"), float("inf")]]}))
+    collector.force_flush()
+    _, rows = read_rows(partition_dir(local_root, "guarded", "inputs") / "data.csv")
+    assert math.isnan(float(rows[0]["a"]))
+    assert float(rows[0]["b"]) == math.inf
+    assert otel_modeldata.stats()["rows_dropped"] == {}
+
+
+def test_huge_payloads_are_capped_and_the_excess_counted(local_root: Path) -> None:
+    handle = otel_modeldata.configure(local_dir=str(local_root), max_rows_per_call=100)
+    run([[i, i] for i in range(250)])
+    handle.force_flush()
+    _, rows = read_rows(
+        partition_dir(local_root, "guarded", "inputs", identity=("default",) * 4) / "data.csv"
+    )
+    assert len(rows) == 100
+    assert otel_modeldata.stats()["rows_dropped"] == {"too_many_rows": 150}
+
+
+def test_odd_strings_are_written_faithfully(
+    collector: otel_modeldata.ModelDataHandle, local_root: Path
+) -> None:
+    odd = ["=cmd|' /C calc'!A0", 'a,b\n"c"', "\u202e reversed", "x" * 10_000, "\x1b[31mred", "null\x00byte"]
+    run([[s, i] for i, s in enumerate(odd)])
+    collector.force_flush()
+    _, rows = read_rows(partition_dir(local_root, "guarded", "inputs") / "data.csv")
+    assert [r["a"] for r in rows] == odd
+
+
+def test_strict_mode_raises_for_development(monkeypatch: pytest.MonkeyPatch, local_root: Path) -> None:
+    monkeypatch.setenv("OTEL_MODELDATA_STRICT", "true")
+    otel_modeldata.configure(local_dir=str(local_root))
+    with pytest.raises(CollectionError, match="wrong_feature_count"):
+        run([[1, 2, 3]])
+    with pytest.raises(CollectionError, match="guarded/inputs"):
+        run(object())
+    with pytest.raises(CollectionError, match="nested_value"):
+        run([[1, [2]]])
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "", "x\ny"])
+def test_path_traversal_names_are_refused_at_decoration(name: str) -> None:
+    with pytest.raises(InvalidNameError):
+        collect_io(name)
+    with pytest.raises(InvalidNameError):
+        otel_modeldata.ModelDataCollector("ok", designation=name)
+    with pytest.raises(InvalidNameError):
+        collect_io("ok", model_version=name)
+
+
+def test_nothing_is_written_outside_the_root(
+    collector: otel_modeldata.ModelDataHandle, local_root: Path
+) -> None:
+    """Records from other emitters with unsafe names are dropped by the exporter, not written."""
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.sdk._logs import ReadableLogRecord
+    from opentelemetry.sdk.resources import Resource
+
+    from otel_modeldata import schema
+
+    record = LogRecord(
+        timestamp=1, body=[[1]], attributes={schema.DESIGNATION: "../../../outside", schema.MODEL_NAME: "m"}
+    )
+    exporter = collector.exporter
+    assert exporter is not None
+    exporter.export([ReadableLogRecord(log_record=record, resource=Resource.create({}))])
+    assert not any(p.name == "outside" for p in local_root.parent.rglob("*"))
+    assert otel_modeldata.stats()["rows_dropped"] == {"bad_record": 1}

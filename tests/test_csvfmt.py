@@ -1,0 +1,83 @@
+"""CSV encoding: awkward values survive a round trip through csv and pandas."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import pandas as pd
+
+from otel_modeldata.csvfmt import NESTED_VALUE, WRONG_WIDTH, RowContext, RowWriter, header_line, refusal
+from otel_modeldata.schema import CORRELATION_COLUMNS
+
+CTX = RowContext("cid", "2026-01-02T03:04:05.000006Z", "s/r/w", "svc", "m", "1", "rid", "ab" * 16, "cd" * 8)
+
+AWKWARD = [
+    ["comma, inside", 'quote " inside', "new\nline", "crlf\r\nline", "ünïcødé ✓ 模型", "=1+1"],
+    ["", "  spaced  ", "tab\there", "-5", "'quoted'", "😀"],
+]
+
+
+def encode(rows: list[list[object]], width: int) -> tuple[bytes, list[str]]:
+    writer = RowWriter()
+    refused = writer.write(rows, width, CTX)
+    return header_line([f"c{i}" for i in range(width)]) + writer.payload(), refused
+
+
+def test_header_has_features_then_correlation_columns() -> None:
+    line = header_line(["a", "b"]).decode()
+    assert line == ",".join(["a", "b", *CORRELATION_COLUMNS]) + "\r\n"
+
+
+def test_awkward_strings_round_trip_through_csv() -> None:
+    data, refused = encode([list(r) for r in AWKWARD], 6)
+    assert refused == []
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert [r[:6] for r in rows[1:]] == AWKWARD
+
+
+def test_awkward_strings_round_trip_through_pandas() -> None:
+    data, _ = encode([list(r) for r in AWKWARD], 6)
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    assert frame.iloc[:, :6].values.tolist() == AWKWARD
+
+
+def test_nan_and_infinities_read_back_as_such() -> None:
+    data, _ = encode([[math.nan, math.inf, -math.inf, None, 1.5]], 5)
+    frame = pd.read_csv(io.BytesIO(data))
+    values = frame.iloc[0, :5].tolist()
+    assert math.isnan(values[0])
+    assert values[1] == math.inf
+    assert values[2] == -math.inf
+    assert math.isnan(values[3])
+    assert values[4] == 1.5
+
+
+def test_correlation_columns_and_row_index() -> None:
+    data, _ = encode([[1], [2], [3]], 1)
+    frame = pd.read_csv(io.BytesIO(data), dtype=str)
+    assert frame["$row_index"].tolist() == ["0", "1", "2"]
+    assert set(frame["$aml_dc_correlation_id"]) == {"cid"}
+    assert set(frame["$aml_dc_boundary"]) == {"1440"}
+    assert set(frame["$otel_trace_id"]) == {"ab" * 16}
+
+
+def test_lone_surrogates_do_not_break_the_payload() -> None:
+    data, refused = encode([["ok"], ["bad \ud800 half"]], 1)
+    assert refused == []
+    assert b"\\ud800" in data
+
+
+def test_rows_of_the_wrong_width_or_nested_values_are_refused_and_the_rest_kept() -> None:
+    writer = RowWriter()
+    refused = writer.write([[1, 2], [1], [1, [2, 3]], [3, {"a": 1}], "x", [5, 6]], 2, CTX)
+    assert refused == [WRONG_WIDTH, NESTED_VALUE, NESTED_VALUE, WRONG_WIDTH]
+    assert writer.rows == 2
+    kept = list(csv.reader(io.StringIO(writer.payload().decode())))
+    assert [r[:2] for r in kept] == [["1", "2"], ["5", "6"]]
+
+
+def test_refusal_accepts_flat_rows() -> None:
+    assert refusal([1, 2.5, "x", None, True], 5) is None
+    assert refusal((1, 2), 2) is None
