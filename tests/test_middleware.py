@@ -48,7 +48,7 @@ def test_wsgi_honours_and_echoes_the_request_id(
     assert get_request_id() is None
 
 
-def test_wsgi_generates_an_id_when_absent_or_unusable() -> None:
+def test_wsgi_generates_an_id_when_absent_or_unusable(collector: otel_modeldata.ModelDataHandle) -> None:
     generated, _ = call_wsgi({})
     assert len(generated["x-request-id"]) == 36
     hostile, _ = call_wsgi({"x-request-id": "bad\r\nSet-Cookie: x"})
@@ -79,6 +79,16 @@ def test_asgi_honours_and_echoes_the_request_id(
     collector.force_flush()
     _, rows = read_rows(partition_dir(local_root, "mw_model", "inputs") / "data.csv")
     assert rows[0]["$aml_request_id"] == "asgi-1"
+
+
+def test_an_id_the_application_sets_itself_is_not_sent_twice() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("X-Request-Id", "app-chosen")])
+        return [b""]
+
+    captured: list[tuple[str, str]] = []
+    RequestIdMiddleware(app)({}, lambda status, headers, exc_info=None: captured.extend(headers))
+    assert [v for k, v in captured if k.lower() == "x-request-id"] == ["app-chosen"]
 
 
 def test_asgi_passes_other_scopes_through() -> None:

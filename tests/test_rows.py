@@ -85,6 +85,11 @@ def test_text_that_is_not_json_is_one_value() -> None:
     assert table("a review to classify, with commas") == (None, [["a review to classify, with commas"]])
 
 
+def test_text_that_is_not_json_is_refused_when_several_features_are_declared() -> None:
+    with pytest.raises(UnsupportedInputError, match="not JSON"):
+        table("1,2,3", feature_names=["a", "b", "c"])
+
+
 def test_scalar_and_empty() -> None:
     assert table(7) == (None, [[7]])
     assert table([]) == (None, [])

@@ -42,7 +42,8 @@ class RequestIdMiddleware:
         )
 
         def start_with_id(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            headers.append((HEADER, request_id))
+            if not any(name.lower() == HEADER for name, _ in headers):
+                headers.append((HEADER, request_id))
             return start_response(status, headers, exc_info)
 
         token = set_request_id(request_id)
@@ -76,7 +77,10 @@ class RequestIdASGIMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message.get("type") == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (HEADER.encode(), request_id.encode())]
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == HEADER.encode() for name, _ in headers):
+                    headers.append((HEADER.encode(), request_id.encode()))
+                message["headers"] = headers
             await send(message)
 
         token = set_request_id(request_id)

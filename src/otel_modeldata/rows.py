@@ -45,6 +45,8 @@ def to_table(
     designation is ``predictions``; otherwise it is one row.
     """
     names = tuple(feature_names) if feature_names is not None else None
+    if isinstance(data, (str, bytes, bytearray)) and names is not None and len(names) > 1:
+        data = _parse_json(data)
     table = _convert(data, designation, names, expected_rows, parse_text=True)
     if names is not None:
         table.columns = names
@@ -86,6 +88,14 @@ def _convert(
     if isinstance(data, (list, tuple)):
         return _sequence(data, designation, names, expected_rows)
     raise UnsupportedInputError(f"cannot collect a value of type {type(data).__name__}")
+
+
+def _parse_json(text: str | bytes | bytearray) -> Any:
+    """Parse text that must hold rows (several feature names were declared)."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UnsupportedInputError(f"text input is not JSON ({exc.__class__.__name__})") from exc
 
 
 def _is_scalar(value: Any) -> bool:
