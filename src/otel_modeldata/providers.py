@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry._logs import Logger, get_logger_provider
+from opentelemetry._logs import Logger
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -111,10 +111,8 @@ def configure(**overrides: Any) -> ModelDataHandle:
             _handle = ModelDataHandle(settings)
             _runtime = None
             return _handle
-        exporter = ModelDataLogExporter(settings)
         resource = Resource.create({SERVICE_NAME: settings.identity.webservice})
-        logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+        logger_provider, exporter = _logger_provider(settings, resource)
         tracer_provider = _tracer_provider(settings, resource)
         _handle = ModelDataHandle(settings, logger_provider, tracer_provider, exporter)
         _runtime = Runtime(
@@ -127,7 +125,21 @@ def configure(**overrides: Any) -> ModelDataHandle:
         return _handle
 
 
+def _logger_provider(settings: Settings, resource: Resource) -> tuple[LoggerProvider, ModelDataLogExporter]:
+    """A LoggerProvider of our own whose only exporter writes the rows."""
+    exporter = ModelDataLogExporter(settings)
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    return provider, exporter
+
+
 def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider:
+    """Our own provider for the span around ``run()``; it never becomes the global one.
+
+    Setting it globally would block the application's own set-up (for example
+    ``configure_azure_monitor()`` called later). Spans still join the application's
+    traces: the parent comes from the current context, whichever provider made it.
+    """
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     if settings.appinsights_connection_string:
         from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
@@ -136,17 +148,15 @@ def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider:
             connection_string=settings.appinsights_connection_string, tracer_provider=provider
         )
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        trace.set_tracer_provider(provider)
     return provider
 
 
 def runtime() -> Runtime | None:
     """The active runtime, or ``None`` when collection is disabled.
 
-    Without an explicit :func:`configure`, the first collection configures itself: through
-    the global providers when ``opentelemetry-instrument`` built our exporter, else from
-    the environment (the local folder by default).
+    Without an explicit :func:`configure`, the first collection configures itself from the
+    environment (the local folder by default); when ``opentelemetry-instrument`` built our
+    exporter, spans join its global tracer provider.
     """
     current = _runtime
     if current is not None or _handle is not None:
@@ -164,13 +174,21 @@ def runtime() -> Runtime | None:
 
 
 def _adopt_global(settings: Settings) -> Runtime:
+    """Spans go to the global tracer provider; rows still get a LoggerProvider of their own.
+
+    The global LoggerProvider may hold other exporters too (the Azure Monitor configurator
+    adds Application Insights to ``OTEL_LOGS_EXPORTER``): rows emitted there would reach them.
+    """
     global _handle, _runtime
-    _handle = ModelDataHandle(settings)
+    resource = Resource.create({SERVICE_NAME: settings.identity.webservice})
+    logger_provider, exporter = _logger_provider(settings, resource)
+    _handle = ModelDataHandle(settings, logger_provider, None, exporter)
     _runtime = Runtime(
         settings=settings,
-        logger=get_logger_provider().get_logger(SCOPE),
+        logger=logger_provider.get_logger(SCOPE),
         tracer=trace.get_tracer(SCOPE),
     )
+    _install_exit_hooks()
     return _runtime
 
 
