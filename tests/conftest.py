@@ -11,7 +11,7 @@ import pytest
 import otel_modeldata
 from otel_modeldata.stats import STATS
 
-pytest_plugins: list[str] = ["_appinsights"]
+pytest_plugins: list[str] = ["_appinsights", "_azurite"]
 
 _ISOLATED_PREFIXES = ("OTEL_MODELDATA_", "APPLICATIONINSIGHTS_", "AZURE_STORAGE_", "OTEL_SERVICE_NAME")
 

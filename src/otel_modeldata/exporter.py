@@ -18,6 +18,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from . import schema
 from .csvfmt import RowContext, RowWriter, header_line, hex_id, iso_timestamp, utc_moment
 from .destinations import Destination, DestinationError, from_settings
+from .destinations.base import split_payload
 from .layout import InvalidNameError, check_name, partition_folder
 from .settings import Settings
 from .stats import FAILED, STATS, WRITTEN
@@ -73,14 +74,16 @@ class ModelDataLogExporter(LogRecordExporter):
         for (folder, header), writer in files.items():
             if not writer.rows:
                 continue
-            try:
-                self._destination.append(folder, header, writer.payload())
-            except DestinationError as exc:
-                STATS.add(FAILED, writer.rows)
-                _log.error("model data rows could not be written to %s: %s", folder, exc)
-                result = LogRecordExportResult.FAILURE
-            else:
-                STATS.add(WRITTEN, writer.rows)
+            limit = self._destination.max_payload_bytes
+            for payload, rows in split_payload(writer.payload(), writer.rows, limit):
+                try:
+                    self._destination.append(folder, header, payload)
+                except DestinationError as exc:
+                    STATS.add(FAILED, rows)
+                    _log.error("model data rows could not be written to %s: %s", folder, exc)
+                    result = LogRecordExportResult.FAILURE
+                else:
+                    STATS.add(WRITTEN, rows)
         return result
 
     def _encode(self, readable: ReadableLogRecord, files: dict[tuple[str, bytes], RowWriter]) -> None:

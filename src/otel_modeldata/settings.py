@@ -88,7 +88,7 @@ class Settings:
     model_version: str = DEFAULT_MODEL_VERSION
     max_rows_per_call: int = DEFAULT_MAX_ROWS_PER_CALL
     storage_connection_string: str | None = field(default=None, repr=False)
-    storage_account_url: str | None = None
+    storage_account_url: str | None = field(default=None, repr=False)
     container: str = DEFAULT_CONTAINER
     blob_prefix: str = ""
     appinsights_connection_string: str | None = field(default=None, repr=False)

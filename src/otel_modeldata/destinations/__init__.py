@@ -10,5 +10,9 @@ __all__ = ["Destination", "DestinationError", "LocalDestination", "from_settings
 
 
 def from_settings(settings: Settings) -> Destination:
-    """The destination the settings ask for: the local folder (blob storage comes next)."""
+    """The destination the settings ask for: blob storage when configured, else the local folder."""
+    if settings.uses_blob_storage:
+        from .blob import BlobDestination
+
+        return BlobDestination.from_settings(settings)
     return LocalDestination(settings.local_dir)

@@ -4,43 +4,86 @@ A destination receives whole CSV lines for a partition folder and a header. It p
 in a file of that folder whose first line is that header: ``data.csv`` when it is free
 or already has that header, otherwise a sibling ``data_<tag>.csv``; a file never mixes
 two headers and the header is written exactly once, even with several processes.
+A destination whose files fill up (a blob's block limit) continues in ``data_1.csv``,
+``data_2.csv``, ... (``data_<tag>_1.csv`` for the sibling), each with its header.
 """
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Final
 
 from ..layout import file_name, header_tag
+
+#: How often one append may move on to another file before it gives up (a loop guard).
+MAX_MOVES: Final = 64
 
 
 class DestinationError(OSError):
     """A write failed after the destination's own retries; nothing was half-written."""
 
 
+class FileFull(Exception):
+    """Raised by ``_append`` when the file takes no more appends: the payload goes to the next part."""
+
+
+class FileMissing(Exception):
+    """Raised by ``_append`` when the file has disappeared: it is chosen (created) again."""
+
+
+@dataclass(frozen=True, slots=True)
+class _FileChoice:
+    path: str
+    tag: str | None
+    part: int
+
+
 class Destination(ABC):
     """Appends CSV payloads to partition files. Subclasses provide three primitives."""
 
+    #: Largest payload ``_append`` accepts; callers split bigger ones between rows (``split_payload``).
+    max_payload_bytes: int | None = None
+
     def __init__(self) -> None:
-        self._files: dict[tuple[str, bytes], str] = {}
+        self._files: dict[tuple[str, bytes], _FileChoice] = {}
         self._lock = threading.Lock()
 
     def append(self, folder: str, header: bytes, payload: bytes) -> None:
-        """Append ``payload`` (whole lines) under ``header`` in ``folder``, or raise ``DestinationError``."""
+        """Append ``payload`` (whole lines) under ``header`` in ``folder``, or raise DestinationError."""
         key = (folder, header)
         with self._lock:
-            path = self._files.get(key)
-            if path is None:
-                path = self._choose_file(folder, header)
-                self._files[key] = path
-        self._append(path, payload)
+            choice = self._files.get(key)
+            if choice is None:
+                choice = self._files[key] = self._choose_file(folder, header)
+        for _ in range(MAX_MOVES):
+            try:
+                self._append(choice.path, payload)
+                return
+            except FileFull:
+                choice = self._move(key, choice, choice.part + 1)
+            except FileMissing:
+                choice = self._move(key, choice, choice.part)
+        raise DestinationError(f"{folder}: no file took the rows after {MAX_MOVES} moves")
 
-    def _choose_file(self, folder: str, header: bytes) -> str:
-        for tag in (None, header_tag(header)):
-            path = f"{folder}/{file_name(tag)}"
+    def _move(self, key: tuple[str, bytes], stale: _FileChoice, part: int) -> _FileChoice:
+        """Choose the file of ``part`` unless another thread already replaced ``stale``."""
+        with self._lock:
+            current = self._files.get(key)
+            if current is not None and current != stale:
+                return current
+            choice = self._files[key] = self._choose_file(key[0], key[1], part, stale.tag)
+            return choice
+
+    def _choose_file(self, folder: str, header: bytes, part: int = 0, tag: str | None = None) -> _FileChoice:
+        """The file of ``part`` that is free or has ``header``; ``tag`` (kept across parts) is tried first."""
+        other = header_tag(header)
+        for candidate in (tag, other if tag is None else None):
+            path = f"{folder}/{file_name(candidate, part)}"
             if self._create(path, header) or self._read_header(path, len(header)) == header:
-                return path
-        raise DestinationError(f"{folder}: both data files have other headers")
+                return _FileChoice(path, candidate, part)
+        raise DestinationError(f"{folder}: both data files of part {part} have other headers")
 
     def forget(self, folder: str, header: bytes) -> None:
         """Drop the cached file choice, e.g. after the file was removed or rolled over."""
@@ -49,7 +92,7 @@ class Destination(ABC):
 
     @abstractmethod
     def _create(self, path: str, header: bytes) -> bool:
-        """Create ``path`` holding exactly ``header``; False if it already exists."""
+        """Make ``path`` start with exactly ``header`` (creating it); False if it already had content."""
 
     @abstractmethod
     def _read_header(self, path: str, size: int) -> bytes:
@@ -57,7 +100,7 @@ class Destination(ABC):
 
     @abstractmethod
     def _append(self, path: str, payload: bytes) -> None:
-        """Append ``payload`` to the existing ``path`` in one piece."""
+        """Append ``payload`` to the existing ``path`` in one piece; may raise FileFull or FileMissing."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""
@@ -65,3 +108,37 @@ class Destination(ABC):
     @abstractmethod
     def describe(self) -> str:
         """Where the data goes, for logs; never contains a secret."""
+
+
+def split_payload(payload: bytes, rows: int, limit: int | None) -> list[tuple[bytes, int]]:
+    """``payload`` (``rows`` CSV rows) cut between rows into pieces of at most ``limit`` bytes.
+
+    Returns ``(piece, rows in piece)`` pairs. A ``\\r\\n`` ends a row only outside quotes
+    (fields with line breaks are quoted), so a quoted newline never splits a row. A
+    single row longer than ``limit`` stays whole: the destination reports it if too big.
+    """
+    if limit is None or len(payload) <= limit:
+        return [(payload, rows)]
+    pieces: list[tuple[bytes, int]] = []
+    start = end = count = 0
+    for row_end in _row_ends(payload):
+        if row_end - start > limit and end > start:
+            pieces.append((payload[start:end], count))
+            start, count = end, 0
+        end = row_end
+        count += 1
+    pieces.append((payload[start:], rows - sum(n for _, n in pieces)))
+    return pieces
+
+
+def _row_ends(payload: bytes) -> list[int]:
+    """Offsets just after each row's ``\\r\\n``: those preceded by an even number of quotes."""
+    ends: list[int] = []
+    quoted = False
+    scanned = 0
+    while (hit := payload.find(b"\r\n", scanned)) != -1:
+        quoted ^= payload.count(b'"', scanned, hit) % 2 == 1
+        scanned = hit + 2
+        if not quoted:
+            ends.append(scanned)
+    return ends

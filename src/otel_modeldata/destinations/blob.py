@@ -1,0 +1,438 @@
+"""Azure Blob Storage: one append blob per partition file, shared safely by many writers.
+
+Every write is one Append Block conditioned on the append position this process last
+saw (``appendpos_condition``). A retry after a lost response therefore cannot add the
+rows twice: the retry fails with 412 when the blob has moved, and the bytes at the old
+position tell whether our block is what moved it. The header is claimed the same way,
+at position 0, so exactly one writer's header starts a blob, and a blob left empty by a
+creator that died is claimed by the next writer instead of blocking the partition.
+
+The SDK's own retries are off (they do not know the append position); ours back off with
+jitter up to a deadline and stop on ``close()``. Errors carry the blob name and HTTP
+status only: the SDK's messages can contain request URLs with a SAS signature.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+from azure.storage.blob import BlobClient, BlobServiceClient
+
+from ..settings import (
+    AZURE_STORAGE_CONNECTION_STRING,
+    STORAGE_ACCOUNT_URL,
+    STORAGE_CONNECTION_STRING,
+    ConfigurationError,
+    Settings,
+)
+from .base import Destination, DestinationError, FileFull, FileMissing
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Blocks per file before continuing in the next part; the service allows 50,000.
+DEFAULT_BLOCK_LIMIT: Final = 49_000
+#: Largest block we send: payloads are split between rows to stay under it.
+MAX_BLOCK_BYTES: Final = 4 * 1024 * 1024
+#: Seconds one operation (create, append, read) may spend retrying.
+DEFAULT_DEADLINE: Final = 20.0
+#: Seconds to wait for a header in a blob another writer created but has not filled yet.
+DEFAULT_HEADER_WAIT: Final = 5.0
+#: Statuses worth retrying: throttling, timeouts and passing server trouble.
+RETRYABLE_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
+
+_SIGNATURE: Final = re.compile(r"(?i)(\bsig=)[^&\s\"']+")
+_TRANSPORT_LOGGERS: Final = ("urllib3.connectionpool", "urllib3.util.retry")
+
+_APPEND_POSITION_NOT_MET: Final = "AppendPositionConditionNotMet"
+_BLOCK_COUNT_EXCEEDED: Final = "BlockCountExceedsLimit"
+_CONTAINER_NOT_FOUND: Final = "ContainerNotFound"
+
+
+class _Stopped(Exception):
+    """Retrying ended (deadline or ``close()``); the operation's error names the blob."""
+
+
+@dataclass
+class _Cursor:
+    """Where the next block goes (the blob's length) and how many blocks it has, as last seen."""
+
+    position: int
+    blocks: int
+
+
+class BlobDestination(Destination):
+    """Writes ``[<prefix>/]<subscriptionid>/.../<DD>/data.csv`` append blobs in one container."""
+
+    max_payload_bytes = MAX_BLOCK_BYTES
+
+    def __init__(
+        self,
+        service: BlobServiceClient,
+        container: str,
+        prefix: str = "",
+        *,
+        block_limit: int = DEFAULT_BLOCK_LIMIT,
+        deadline: float = DEFAULT_DEADLINE,
+        header_wait: float = DEFAULT_HEADER_WAIT,
+        credential: Any = None,
+    ) -> None:
+        """Use ``service`` (built with ``retry_total=0``); ``credential`` is closed with it."""
+        super().__init__()
+        if block_limit < 2:
+            raise ValueError("block_limit must leave room for the header and one block")
+        self.container = container
+        self.prefix = "/".join(filter(None, prefix.split("/")))
+        self._service = service
+        self._container = service.get_container_client(container)
+        self._credential = credential
+        self._block_limit = block_limit
+        self._deadline = deadline
+        self._header_wait = header_wait
+        self._cursors: dict[str, _Cursor] = {}
+        self._path_locks: dict[str, threading.Lock] = {}
+        self._state_lock = threading.Lock()
+        self._container_ready = False
+        self._closed = threading.Event()
+        _redact_signatures_in_transport_logs()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        block_limit: int = DEFAULT_BLOCK_LIMIT,
+        deadline: float = DEFAULT_DEADLINE,
+        **client_options: Any,
+    ) -> BlobDestination:
+        """Connect with the connection string, else the account URL and ``DefaultAzureCredential``.
+
+        ``client_options`` go to ``BlobServiceClient`` (a transport or timeouts, say); the
+        SDK's retries stay off because only this class knows the append position.
+        """
+        options: dict[str, Any] = {
+            "connection_timeout": 10,
+            "read_timeout": 30,
+            **client_options,
+            "retry_total": 0,
+        }
+        if settings.storage_connection_string:
+            try:
+                service = BlobServiceClient.from_connection_string(
+                    settings.storage_connection_string, **options
+                )
+            except ValueError:
+                raise ConfigurationError(
+                    f"{STORAGE_CONNECTION_STRING} (or {AZURE_STORAGE_CONNECTION_STRING}) is not a valid "
+                    "Azure Storage connection string"
+                ) from None
+            return cls(
+                service, settings.container, settings.blob_prefix, block_limit=block_limit, deadline=deadline
+            )
+        if not settings.storage_account_url:
+            raise ConfigurationError(f"set {STORAGE_CONNECTION_STRING} or {STORAGE_ACCOUNT_URL}")
+        try:
+            from azure.identity import DefaultAzureCredential
+        except ImportError:
+            raise ConfigurationError(
+                f"{STORAGE_ACCOUNT_URL} authenticates with azure-identity, which is not installed: "
+                "pip install 'otel-modeldata[identity]'"
+            ) from None
+        credential = DefaultAzureCredential()
+        try:
+            service = BlobServiceClient(settings.storage_account_url, credential=credential, **options)
+        except ValueError:
+            credential.close()
+            raise ConfigurationError(f"{STORAGE_ACCOUNT_URL} is not a valid blob account URL") from None
+        return cls(
+            service,
+            settings.container,
+            settings.blob_prefix,
+            block_limit=block_limit,
+            deadline=deadline,
+            credential=credential,
+        )
+
+    # -- the three primitives -------------------------------------------------------------
+
+    def _create(self, path: str, header: bytes) -> bool:
+        """Create the blob if missing and claim it with ``header`` at position 0.
+
+        Whoever lands the header block wins, creator or not, so a lost create response or
+        a creator that died before writing its header cannot leave the blob headerless.
+        """
+        name = self._name(path)
+        blob = self._blob(path)
+        deadline = self._start()
+        with self._path_lock(path), self._errors(f"cannot create {name}"):
+            self._ensure_container(deadline)
+            try:
+                self._retrying(
+                    name, lambda: blob.create_append_blob(match_condition=MatchConditions.IfMissing), deadline
+                )
+            except ResourceExistsError:
+                pass
+            except HttpResponseError as exc:
+                if _code(exc) == _CONTAINER_NOT_FOUND:
+                    self._container_ready = False
+                raise
+            cursor = _Cursor(0, 0)
+            try:
+                claimed = self._write(path, header, cursor, deadline, follow=False)
+            except FileMissing:
+                raise DestinationError(f"cannot create {name}: it was deleted while being created") from None
+            self._cursors[path] = cursor
+            return claimed
+
+    def _read_header(self, path: str, size: int) -> bytes:
+        """The first ``size`` bytes, once the blob has any: its creator may still be writing them."""
+        name = self._name(path)
+        blob = self._blob(path)
+        deadline = self._start()
+        with self._errors(f"cannot read {name}"):
+            give_up = time.monotonic() + self._header_wait
+            polls = 0
+            while (length := self._length(blob, name, deadline)) == 0:
+                polls += 1
+                if time.monotonic() >= give_up:
+                    raise DestinationError(f"{name} is still empty after {self._header_wait:g} s")
+                self._wait(min(0.01 * 2**polls, 0.5))
+            wanted = min(size, length)
+            return self._retrying(
+                name, lambda: blob.download_blob(offset=0, length=wanted).readall(), deadline
+            )
+
+    def _append(self, path: str, payload: bytes) -> None:
+        """One Append Block at the known end; FileFull near the block limit, FileMissing on 404."""
+        name = self._name(path)
+        deadline = self._start()
+        with self._path_lock(path), self._errors(f"cannot append to {name}"):
+            try:
+                cursor = self._cursors.get(path)
+                if cursor is None:
+                    cursor = self._cursors[path] = self._cursor(self._blob(path), name, deadline)
+                self._write(path, payload, cursor, deadline, follow=True)
+            except (FileFull, FileMissing):
+                self._cursors.pop(path, None)
+                raise
+
+    # -- exactly-once append ----------------------------------------------------------------
+
+    def _write(self, path: str, data: bytes, cursor: _Cursor, deadline: float, *, follow: bool) -> bool:
+        """Append ``data`` at ``cursor`` exactly once and move ``cursor`` past it.
+
+        When the blob has moved, payloads follow it (``follow``); a header claim instead
+        returns False, because the blob already starts with someone's header.
+        """
+        name = self._name(path)
+        blob = self._blob(path)
+        unanswered: set[int] = set()
+        failures = conflicts = 0
+        while True:
+            if cursor.blocks >= self._block_limit:
+                raise FileFull
+            try:
+                result = blob.append_block(data, length=len(data), appendpos_condition=cursor.position)
+            except AzureError as exc:
+                if _transient(exc):
+                    unanswered.add(cursor.position)
+                    failures += 1
+                    self._backoff(name, exc, failures, deadline)
+                    continue
+                status = getattr(exc, "status_code", None)
+                if status == 404:
+                    raise FileMissing from None
+                if (status, _code(exc)) not in {
+                    (412, _APPEND_POSITION_NOT_MET),
+                    (409, _BLOCK_COUNT_EXCEEDED),
+                }:
+                    raise
+                fresh = self._cursor(blob, name, deadline)
+                landed = any(self._holds(blob, name, at, data, fresh, deadline) for at in unanswered)
+                unanswered.clear()
+                cursor.position, cursor.blocks = fresh.position, fresh.blocks
+                if landed:
+                    _log.debug("%s: an unanswered append had landed; not repeating it", name)
+                    return True
+                if not follow:
+                    return False
+                conflicts += 1
+                self._wait(random.uniform(0, min(0.002 * 2**conflicts, 0.2)), deadline)
+                continue
+            cursor.position = int(str(result["blob_append_offset"])) + len(data)
+            cursor.blocks = int(str(result["blob_committed_block_count"]))
+            return True
+
+    def _holds(
+        self, blob: BlobClient, name: str, at: int, data: bytes, fresh: _Cursor, deadline: float
+    ) -> bool:
+        """Whether ``data`` sits at ``at``: an append conditioned on ``at`` can only land there."""
+        if fresh.position < at + len(data):
+            return False
+        found = self._retrying(
+            name, lambda: blob.download_blob(offset=at, length=len(data)).readall(), deadline
+        )
+        return found == data
+
+    def _length(self, blob: BlobClient, name: str, deadline: float) -> int:
+        try:
+            return self._cursor(blob, name, deadline).position
+        except FileMissing:
+            raise DestinationError(f"{name} was deleted while being read") from None
+
+    def _cursor(self, blob: BlobClient, name: str, deadline: float) -> _Cursor:
+        try:
+            props = self._retrying(name, blob.get_blob_properties, deadline)
+        except HttpResponseError as exc:
+            if exc.status_code == 404:
+                raise FileMissing from None
+            raise
+        return _Cursor(props.size, props.append_blob_committed_block_count or 0)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _ensure_container(self, deadline: float) -> None:
+        """Create the container once; without the permission to, assume it exists."""
+        if self._container_ready:
+            return
+        what = f"container {self.container}"
+        try:
+            self._retrying(what, self._container.create_container, deadline)
+        except ResourceExistsError:
+            pass
+        except HttpResponseError as exc:
+            if exc.status_code != 403:
+                raise
+            _log.debug("%s: may not create it (HTTP 403); assuming it exists", what)
+        self._container_ready = True
+
+    def _retrying(self, what: str, operation: Callable[[], T], deadline: float) -> T:
+        """``operation()``, retried on transient failures until ``deadline``; other errors propagate."""
+        failures = 0
+        while True:
+            try:
+                return operation()
+            except AzureError as exc:
+                if not _transient(exc):
+                    raise
+                failures += 1
+                self._backoff(what, exc, failures, deadline)
+
+    def _backoff(self, what: str, exc: AzureError, failures: int, deadline: float) -> None:
+        """Wait before retry ``failures``: exponential with jitter, or give up at the deadline."""
+        ceiling = min(0.05 * 2**failures, 2.0)
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        reason = _reason(exc)
+        if time.monotonic() + delay > deadline:
+            raise _Stopped(f"{reason}; gave up after {failures} attempts")
+        _log.debug("%s: %s; retrying in %.2f s", what, reason, delay)
+        self._wait(delay)
+
+    def _wait(self, seconds: float, deadline: float | None = None) -> None:
+        if deadline is not None and time.monotonic() + seconds > deadline:
+            raise _Stopped("other writers kept moving the blob; gave up")
+        if self._closed.wait(seconds):
+            raise _Stopped("the destination was closed while retrying")
+
+    def _start(self) -> float:
+        if self._closed.is_set():
+            raise DestinationError(f"{self.describe()} is closed")
+        return time.monotonic() + self._deadline
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Turn SDK errors into DestinationError without their text (it may hold a SAS URL)."""
+        try:
+            yield
+        except AzureError as exc:
+            raise DestinationError(f"{what}: {_reason(exc)}") from None
+        except _Stopped as stop:
+            raise DestinationError(f"{what}: {stop}") from None
+
+    def _path_lock(self, path: str) -> threading.Lock:
+        with self._state_lock:
+            return self._path_locks.setdefault(path, threading.Lock())
+
+    def _name(self, path: str) -> str:
+        return f"{self.prefix}/{path}" if self.prefix else path
+
+    def _blob(self, path: str) -> BlobClient:
+        return self._container.get_blob_client(self._name(path))
+
+    def close(self) -> None:
+        """Stop retries in progress and release the HTTP connections."""
+        self._closed.set()
+        self._service.close()
+        if self._credential is not None:
+            self._credential.close()
+
+    def describe(self) -> str:
+        parts = urlsplit(self._service.url)
+        endpoint = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/"), "", ""))
+        where = f"{self.container}/{self.prefix}" if self.prefix else self.container
+        return f"blob container {where} at {endpoint}"
+
+    def __repr__(self) -> str:
+        return f"<BlobDestination {self.describe()}>"
+
+
+class _RedactSignatures(logging.Filter):
+    """Hides SAS signatures in urllib3's DEBUG request lines, which carry the full URL."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "sig=" in message.lower():
+            record.msg, record.args = _SIGNATURE.sub(r"\1REDACTED", message), ()
+        return True
+
+
+def _redact_signatures_in_transport_logs() -> None:
+    """Installed once: the SDK redacts its own logs, but not those of the HTTP library under it."""
+    for name in _TRANSPORT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactSignatures) for f in logger.filters):
+            logger.addFilter(_RedactSignatures())
+
+
+def _code(exc: AzureError) -> str:
+    code = getattr(exc, "error_code", None)
+    return str(getattr(code, "value", code) or "")
+
+
+def _transient(exc: AzureError) -> bool:
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return True
+    return isinstance(exc, HttpResponseError) and exc.status_code in RETRYABLE_STATUS
+
+
+def _reason(exc: AzureError) -> str:
+    """A description of ``exc`` without its message, which may contain a signed URL."""
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        return f"HTTP {exc.status_code} {_code(exc)}".rstrip()
+    if isinstance(exc, (ServiceRequestTimeoutError, ServiceResponseTimeoutError)):
+        return "timed out"
+    if isinstance(exc, ServiceRequestError):
+        return "connection failed"
+    if isinstance(exc, ServiceResponseError):
+        return "connection lost before the response"
+    return type(exc).__name__
