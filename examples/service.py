@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no access-log line per request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="service: %(message)s")
+    # azure-core logs every Blob Storage request and response at INFO.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     return serve(args.host, args.port)

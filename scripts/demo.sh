@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end demo: a scoring service collecting its inputs and predictions into CSV files.
-# Usage: bash scripts/demo.sh [--out DIR] [--requests N] [--seed N]   (see examples/demo.py)
+# Usage: bash scripts/demo.sh [--out DIR] [--requests N] [--seed N] [--azurite]   (see examples/demo.py)
+# --azurite: the service writes to Blob Storage in a local Azurite (npm installs it on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

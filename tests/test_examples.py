@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -132,6 +133,45 @@ def test_demo_runs_end_to_end(tmp_path: Path, examples: Callable[[str], ModuleTy
     assert sum(row["$aml_request_id"].startswith("demo-") for row in inputs) == sent_with_id
     assert all(row["$aml_request_id"] for row in inputs)
     assert {row["species"] for row in predictions} <= {"setosa", "versicolor", "virginica"}
+
+
+@pytest.mark.azurite
+def test_demo_runs_against_azurite(tmp_path: Path, examples: Callable[[str], ModuleType]) -> None:
+    start = datetime.now(timezone.utc)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "demo.py"),
+            *("--azurite", "--out", str(tmp_path)),
+            *("--requests", str(DEMO_REQUESTS), "--seed", str(DEMO_SEED)),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    end = datetime.now(timezone.utc)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    output = completed.stdout
+
+    sent = sum(len(call.rows) for call in examples("demo").plan(DEMO_REQUESTS, DEMO_SEED))
+    listed = re.findall(r"^  (\S+\.csv)  \((\d+) bytes\)$", output, flags=re.MULTILINE)
+    assert len(listed) == 2, output
+    for designation in HEADERS:
+        promised = {
+            f"{'/'.join(DEFAULT_IDENTITY)}/{MODEL}/1/{designation}/{day:%Y}/{day:%m}/{day:%d}/data.csv"
+            for day in (start, end)
+        }
+        assert sum(name in promised for name, _ in listed) == 1, output
+        assert f"{designation} ({sent} rows added by this run)" in output
+    assert f"join: {sent}/{sent} input rows found their prediction" in output
+    assert "demo OK" in output
+    # The emulator's well-known key is printed once, in the commands for later, and nowhere else.
+    results, hint = output.split("To look at the container yourself:")
+    assert "AccountKey=" in hint
+    assert "AccountKey=" not in results + completed.stderr
+    assert (tmp_path / "azurite" / "__blobstorage__").is_dir()
 
 
 def _score_in_request(run: Callable[[str], Any], payload: str, request_id: str) -> Any:
