@@ -1,0 +1,384 @@
+"""Request-path cost of ``@otel_modeldata.collect_io``: added time per call over the undecorated ``run()``.
+
+Shapes (``run()`` is trivial: it returns a prepared prediction):
+
+  a  one row of 6 floats as a Python list of rows, ``[[f0..f5]]``; prediction ``[p]``
+  b  a 1,000 x 20 pandas DataFrame; prediction a 1,000-element numpy array
+  c  a JSON string ``{"data": [[...6 floats] x 100]}``; prediction a list of 100 floats
+  b/10 and c/10 (100 x 20, 10 x 6) check that the cost is linear in the rows.
+
+Side by side in one run, alternating round by round:
+
+  bare   the undecorated ``run(data)``
+  ours   the decorated ``run(data)`` after ``otel_modeldata.configure(local_dir=tmp)``
+  floor  plain OpenTelemetry doing the least that produces the same two records: a bare
+         span (``tracer.start_as_current_span``) around ``run()`` and two ``logger.emit``
+         calls (inputs, predictions) with the same bodies and attributes, through a
+         BatchLogRecordProcessor with the same (default/env) settings. The floor builds the
+         same bodies the most direct way, per call: the list as is (a), ``to_numpy().tolist()``
+         and ``reshape(-1, 1).tolist()`` (b), ``json.loads(body)["data"]`` and ``[[p] ...]`` (c).
+         Its attribute dicts are prepared once (ours makes ids and dicts per call: that is
+         part of what we measure).
+
+Both ``ours`` and ``floor`` export to a discarding LogRecordExporter, so only the request
+path is timed: our CSV encoding runs later on the processor's background thread (its CPU
+cost is measured by ``export_throughput.py``). One extra line shows shape a with that
+background encoding running (the destination discards the bytes) to show the contention.
+
+Each block of calls starts with an empty queue (untimed flush between blocks). Added time =
+the variant's median (or p99) per-call time minus the median of the undecorated call.
+
+``--profile`` profiles shape a's decorated call with pyinstrument instead (if installed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import _bench
+import numpy as np
+import pandas as pd
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+import otel_modeldata
+from otel_modeldata import schema
+from otel_modeldata.destinations import Destination
+
+MODEL = "bench_model"
+SPAN_NAME = "modeldata.run"
+
+
+class DiscardingExporter(LogRecordExporter):
+    """Takes batches and drops them; optionally keeps them (for the equivalence check)."""
+
+    def __init__(self, keep: bool = False) -> None:
+        self.keep = keep
+        self.kept: list[ReadableLogRecord] = []
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        if self.keep:
+            self.kept.extend(batch)
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+class DiscardingDestination(Destination):
+    """A destination whose primitives do nothing: the exporter encodes, the bytes go nowhere."""
+
+    def _create(self, path: str, header: bytes) -> bool:
+        return True
+
+    def _read_header(self, path: str, size: int) -> bytes:
+        return b""
+
+    def _append(self, path: str, payload: bytes) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "discarding destination"
+
+
+@dataclass
+class Shape:
+    key: str
+    label: str
+    rows: int  # input rows per call (each with one prediction row)
+    data: Any
+    prediction: Any
+    inputs_body: Callable[[Any], list[Any]]
+    predictions_body: Callable[[Any], list[Any]]
+    feature_names: tuple[str, ...] | None
+    calls: int  # calls per block
+    rounds: int
+
+
+def make_shapes(quick: bool) -> list[Shape]:
+    rng = random.Random(42)
+    gen = np.random.default_rng(42)
+
+    def frame(n: int) -> pd.DataFrame:
+        return pd.DataFrame(gen.random((n, 20)), columns=[f"f{i}" for i in range(20)])
+
+    def body(n: int) -> str:
+        return json.dumps({"data": [[rng.random() for _ in range(6)] for _ in range(n)]})
+
+    def column(values: list[Any]) -> list[Any]:
+        return [[v] for v in values]
+
+    def tolist(df: pd.DataFrame) -> list[Any]:
+        return df.to_numpy().tolist()
+
+    def col_array(a: np.ndarray) -> list[Any]:
+        return a.reshape(-1, 1).tolist()
+
+    def parsed(s: str) -> list[Any]:
+        return json.loads(s)["data"]
+
+    def same(rows: list[Any]) -> list[Any]:
+        return rows
+
+    names = tuple(f"f{i}" for i in range(20))
+    q = 4 if quick else 1
+    return [
+        Shape(
+            "a",
+            "1 x 6 list of rows",
+            1,
+            [[rng.random() for _ in range(6)]],
+            [rng.random()],
+            same,
+            column,
+            None,
+            2000 // q,
+            2 if quick else 30,
+        ),
+        Shape("b", "1000 x 20 DataFrame", 1000, frame(1000), gen.random(1000), tolist, col_array, names,
+              100 // q, 2 if quick else 20),
+        Shape("b/10", "100 x 20 DataFrame", 100, frame(100), gen.random(100), tolist, col_array, names,
+              300 // q, 2 if quick else 20),
+        Shape("c", "100 x 6 JSON string", 100, body(100), [rng.random() for _ in range(100)], parsed, column,
+              None, 300 // q, 2 if quick else 20),
+        Shape("c/10", "10 x 6 JSON string", 10, body(10), [rng.random() for _ in range(10)], parsed, column,
+              None, 1000 // q, 2 if quick else 20),
+    ]  # fmt: skip
+
+
+def make_run(prediction: Any) -> Callable[[Any], Any]:
+    def run(data: Any) -> Any:
+        return prediction
+
+    return run
+
+
+class Floor:
+    """Plain OpenTelemetry: own providers, the same BLRP settings, a discarding exporter."""
+
+    def __init__(self) -> None:
+        resource = Resource.create({SERVICE_NAME: "default"})
+        self.exporter = DiscardingExporter()
+        self.provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        self.provider.add_log_record_processor(BatchLogRecordProcessor(self.exporter))
+        self.logger = self.provider.get_logger("otel_modeldata")
+        self.tracer = TracerProvider(resource=resource, shutdown_on_exit=False).get_tracer("otel_modeldata")
+
+    def wrap(self, shape: Shape, run: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        cid = "0b7e1c2a-4f5d-4a7e-9c3b-8d2f6e1a5b4c"
+        common = {
+            schema.MODEL_NAME: MODEL,
+            schema.MODEL_VERSION: "1",
+            schema.CORRELATION_ID: cid,
+            schema.REQUEST_ID: cid,
+            schema.ROW_COUNT: shape.rows,
+        }
+        in_attrs: dict[str, Any] = {schema.DESIGNATION: schema.INPUTS, **common}
+        if shape.feature_names:
+            in_attrs[schema.FEATURE_NAMES] = shape.feature_names
+        out_attrs = {schema.DESIGNATION: schema.PREDICTIONS, **common}
+        tracer, emit, event = self.tracer, self.logger.emit, schema.EVENT_NAME
+        to_inputs, to_predictions = shape.inputs_body, shape.predictions_body
+        now = time.time_ns
+
+        def floor(data: Any) -> Any:
+            with tracer.start_as_current_span(SPAN_NAME):
+                emit(timestamp=now(), body=to_inputs(data), attributes=in_attrs, event_name=event)
+                result = run(data)
+                emit(timestamp=now(), body=to_predictions(result), attributes=out_attrs, event_name=event)
+                return result
+
+        return floor
+
+
+def check_same_records(
+    shape: Shape, ours: Callable[[Any], Any], floor: Callable[[Any], Any], env: Env
+) -> None:
+    """Both sides must emit the same two records (bodies, attribute names, row counts, trace ids set)."""
+    captured = []
+    for provider, processor, fn in (
+        (env.handle.logger_provider, env.ours_processor, ours),
+        (env.floor.provider, env.floor_processor, floor),
+    ):
+        keeper = DiscardingExporter(keep=True)
+        previous, processor._exporter = processor._exporter, keeper
+        fn(shape.data)
+        provider.force_flush()
+        processor._exporter = previous
+        captured.append([r.log_record for r in keeper.kept])
+    mine, theirs = captured
+    assert len(mine) == len(theirs) == 2, (len(mine), len(theirs))
+    for a, b in zip(mine, theirs, strict=True):
+        assert a.body == b.body, f"{shape.key}: bodies differ"
+        assert a.event_name == b.event_name
+        assert set(a.attributes or {}) == set(b.attributes or {}), (dict(a.attributes), dict(b.attributes))
+        for key in (schema.DESIGNATION, schema.ROW_COUNT, schema.FEATURE_NAMES, schema.MODEL_NAME):
+            assert (a.attributes or {}).get(key) == (b.attributes or {}).get(key), key
+        assert all((a.trace_id, b.trace_id, a.span_id, b.span_id)), f"{shape.key}: a record has no span"
+
+
+@dataclass
+class Env:
+    handle: otel_modeldata.ModelDataHandle
+    ours_processor: Any
+    floor: Floor
+    floor_processor: Any
+    discard: DiscardingExporter
+
+
+def setup(tmp: str) -> Env:
+    logging.getLogger("otel_modeldata").setLevel(logging.ERROR)
+    handle = otel_modeldata.configure(local_dir=tmp)
+    assert handle.logger_provider is not None
+    assert handle.exporter is not None
+    handle.exporter._destination = DiscardingDestination()
+    ours_processor = _bench.batch_processor(handle.logger_provider)
+    floor = Floor()
+    discard = DiscardingExporter()
+    ours_processor._exporter = discard
+    return Env(handle, ours_processor, floor, _bench.batch_processor(floor.provider), discard)
+
+
+def measure(shape: Shape, env: Env, with_encoding: bool) -> dict[str, list[int]]:
+    run = make_run(shape.prediction)
+    ours = otel_modeldata.collect_io(MODEL)(make_run(shape.prediction))
+    floor = env.floor.wrap(shape, make_run(shape.prediction))
+    check_same_records(shape, ours, floor, env)
+    assert env.handle.exporter is not None
+    real_exporter = env.handle.exporter
+
+    def ours_block() -> list[int]:
+        env.ours_processor._exporter = env.discard
+        return _bench.time_calls(ours, shape.data, shape.calls)
+
+    def ours_encoding_block() -> list[int]:
+        env.ours_processor._exporter = real_exporter
+        return _bench.time_calls(ours, shape.data, shape.calls)
+
+    variants: dict[str, Callable[[], list[int]]] = {
+        "bare": lambda: _bench.time_calls(run, shape.data, shape.calls),
+        "ours": ours_block,
+        "floor": lambda: _bench.time_calls(floor, shape.data, shape.calls),
+    }
+    if with_encoding:
+        variants["ours+encoding"] = ours_encoding_block
+
+    def between(name: str) -> None:
+        env.handle.force_flush()
+        env.floor.provider.force_flush()
+        env.ours_processor._exporter = env.discard
+
+    # warm-up round, not kept
+    for block in variants.values():
+        block()
+        between("")
+    return _bench.interleave(variants, shape.rounds, between)
+
+
+def profile(env: Env, quick: bool) -> None:
+    """Profile shape a's decorated call: pyinstrument's call tree, then the top functions."""
+    shape = make_shapes(quick)[0]
+    ours = otel_modeldata.collect_io(MODEL)(make_run(shape.prediction))
+    for _ in range(2000):
+        ours(shape.data)
+    env.handle.force_flush()
+    _bench.profile(
+        lambda: ours(shape.data),
+        5_000 if quick else 60_000,
+        root=("wrapper", "collect.py"),
+        what="the decorated call, shape a",
+    )
+
+
+def main() -> None:
+    args = _bench.options(__doc__.splitlines()[0], lambda p: p.add_argument("--profile", action="store_true"))
+    _bench.header("hot_path: request-path cost of @collect_io", args.quick)
+    with tempfile.TemporaryDirectory(prefix="bench-hot-") as tmp:
+        env = setup(tmp)
+        if args.profile:
+            profile(env, args.quick)
+            return
+        results: dict[str, dict[str, _bench.Summary]] = {}
+        started = time.perf_counter()
+        for shape in make_shapes(args.quick):
+            samples = measure(shape, env, with_encoding=shape.key == "a")
+            results[shape.key] = {name: _bench.Summary.of(s) for name, s in samples.items()}
+        elapsed = time.perf_counter() - started
+        env.handle.shutdown()
+    report(results, make_shapes(args.quick), elapsed)
+
+
+def report(results: dict[str, dict[str, _bench.Summary]], shapes: list[Shape], elapsed: float) -> None:
+    def added(s: dict[str, _bench.Summary], name: str, stat: str) -> float:
+        return float(getattr(s[name], stat)) - s["bare"].median
+
+    print()
+    print("Per-call time, microseconds. 'added' = variant minus the undecorated call's median.")
+    rows = []
+    for shape in shapes:
+        s = results[shape.key]
+        rows.append(
+            [
+                f"{shape.key}  {shape.label}",
+                s["ours"].n,
+                _bench.us(s["bare"].median),
+                _bench.us(added(s, "ours", "median")),
+                _bench.us(added(s, "ours", "p99")),
+                _bench.us(added(s, "floor", "median")),
+                _bench.us(added(s, "floor", "p99")),
+            ]
+        )
+    _bench.table(
+        rows,
+        ["shape", "calls", "bare med", "ours +med", "ours +p99", "floor +med", "floor +p99"],
+    )
+    enc = results["a"].get("ours+encoding")
+    if enc is not None:
+        print()
+        print(
+            "Shape a with our CSV encoding running on the background thread (destination discards): "
+            f"added median {_bench.us(enc.median - results['a']['bare'].median)} us, "
+            f"p99 {_bench.us(enc.p99 - results['a']['bare'].median)} us "
+            "(GIL contention with the exporter thread; not in the ratios below)"
+        )
+    print()
+    print("Linearity (added median per input row, each input row with one prediction row):")
+    for big, small in (("b", "b/10"), ("c", "c/10")):
+        sb, ss = results[big], results[small]
+        nb = next(s.rows for s in shapes if s.key == big)
+        ns = next(s.rows for s in shapes if s.key == small)
+        for who in ("ours", "floor"):
+            ab, as_ = added(sb, who, "median"), added(ss, who, "median")
+            marginal = (ab - as_) / (nb - ns)
+            print(
+                f"  {big:<4} {who:<5}  {ns:>4} rows: {_bench.us(as_ / ns)} us/row   {nb:>4} rows: "
+                f"{_bench.us(ab / nb)} us/row   marginal {_bench.us(marginal)} us/row, "
+                f"fixed {_bench.us(as_ - marginal * ns)} us/call"
+            )
+    print()
+    print(f"(measured in {elapsed:.0f} s)")
+    print("RESULT hot_path  ratio = ours added / floor added (median; p99 in brackets); ours added median")
+    for shape in shapes:
+        s = results[shape.key]
+        ratio = added(s, "ours", "median") / added(s, "floor", "median")
+        ratio99 = added(s, "ours", "p99") / added(s, "floor", "p99")
+        print(
+            f"  {shape.key:<5} {shape.label:<22} ratio {ratio:5.2f}  [{ratio99:5.2f}]   "
+            f"ours +{_bench.us(added(s, 'ours', 'median'))} us/call"
+        )
+
+
+if __name__ == "__main__":
+    main()
