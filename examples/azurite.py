@@ -1,9 +1,10 @@
-"""A local Azure Blob Storage for the demo: Azurite, installed with npm on first use.
+"""A local Azure Blob Storage: Azurite, installed with npm into ``.cache/azurite`` on first use.
 
 ``running(location)`` starts ``azurite-blob`` on a free loopback port with its data kept in
-``location`` (so it can be opened again later) and stops it on exit. The account name
-and key are read from the installed Azurite package, which is where they are defined:
-they are the emulator's public development credentials, not secrets.
+``location`` (so it can be opened again later), or in memory when ``location`` is None, and
+stops it on exit. The demo, the test suite and the blob benchmark all start it this way.
+The account name and key are read from the installed Azurite package, which is where they
+are defined: they are the emulator's public development credentials, not secrets.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 AZURITE_VERSION = "3.35.0"
 INSTALL_DIR = Path(__file__).resolve().parents[1] / ".cache" / "azurite"
@@ -39,21 +41,29 @@ class AzuriteError(RuntimeError):
 class Azurite:
     """A running Azurite blob service and the emulator account it serves."""
 
-    location: Path
+    location: Path | None
     port: int
     account_name: str
     account_key: str
 
-    def endpoint(self, port: int | None = None) -> str:
-        """The account's blob endpoint (on ``port`` instead of the running one, if given)."""
-        return f"http://127.0.0.1:{port or self.port}/{self.account_name}"
+    @property
+    def endpoint(self) -> str:
+        """The account's blob endpoint."""
+        return f"http://127.0.0.1:{self.port}/{self.account_name}"
 
-    def connection_string(self, port: int | None = None) -> str:
-        """A connection string with the emulator's account key."""
+    @property
+    def connection_string(self) -> str:
+        """A connection string with the emulator's account key, as a deployment would set one."""
         return (
             f"DefaultEndpointsProtocol=http;AccountName={self.account_name};"
-            f"AccountKey={self.account_key};BlobEndpoint={self.endpoint(port)};"
+            f"AccountKey={self.account_key};BlobEndpoint={self.endpoint};"
         )
+
+    def service(self, **options: Any) -> Any:
+        """An azure-storage-blob ``BlobServiceClient`` for this account."""
+        from azure.storage.blob import BlobServiceClient
+
+        return BlobServiceClient.from_connection_string(self.connection_string, **options)
 
 
 def install() -> Path:
@@ -83,17 +93,19 @@ def constant(binary: Path, name: str) -> str:
     return match.group(1)
 
 
-def command(binary: Path, location: Path, port: int) -> list[str]:
-    """The ``azurite-blob`` command line serving ``location`` on ``port``."""
+def command(binary: Path, location: Path | None, port: int) -> list[str]:
+    """The ``azurite-blob`` command line serving ``location`` (None: memory) on ``port``."""
+    storage = ("--inMemoryPersistence",) if location is None else ("--location", str(location))
     return [
         str(binary),
         *("--blobHost", "127.0.0.1", "--blobPort", str(port)),
-        *("--location", str(location)),
+        *storage,
         *("--disableTelemetry", "--silent", "--skipApiVersionCheck"),
     ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port nothing listens on now, on loopback."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -108,13 +120,15 @@ def _accepts(port: int) -> bool:
 
 
 @contextmanager
-def running(location: Path) -> Iterator[Azurite]:
-    """Azurite serving ``location`` on a free port until the block ends."""
+def running(location: Path | None) -> Iterator[Azurite]:
+    """Azurite serving ``location`` (None: in memory) on a free port until the block ends."""
     binary = install()
-    location.mkdir(parents=True, exist_ok=True)
+    if location is not None:
+        location.mkdir(parents=True, exist_ok=True)
+        location = location.resolve()
     server = Azurite(
-        location=location.resolve(),
-        port=_free_port(),
+        location=location,
+        port=free_port(),
         account_name=constant(binary, "EMULATOR_ACCOUNT_NAME"),
         account_key=constant(binary, "EMULATOR_ACCOUNT_KEY_STR"),
     )
@@ -154,9 +168,15 @@ def look_later(server: Azurite, container: str) -> list[str]:
         'c = ContainerClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"], '
         f'{json.dumps(container)}); print(*c.list_blob_names(), sep="\\n")'
     )
+    usual = replace(server, port=USUAL_PORT)
     return [
         f"{shlex.join(command(BINARY, server.location, USUAL_PORT))} &",
-        f"export AZURE_STORAGE_CONNECTION_STRING={shlex.quote(server.connection_string(USUAL_PORT))}",
+        f"export AZURE_STORAGE_CONNECTION_STRING={shlex.quote(usual.connection_string)}",
         f"{shlex.quote(sys.executable)} -c {shlex.quote(listing)}",
         "kill %1  # stops Azurite again",
     ]
+
+
+if __name__ == "__main__":
+    # ``python examples/azurite.py``: install Azurite now (the test command does) and say where.
+    print(install())

@@ -346,8 +346,8 @@ def store_for(out: Path, use_azurite: bool, later: list[str]) -> Iterator[Store]
         yield LocalFolder(out)
         return
     with azurite.running(out / "azurite") as server:
-        print(f"Azurite serving {server.endpoint()} with its data in {server.location}", flush=True)
-        store = BlobContainer(server.connection_string(), server.endpoint())
+        print(f"Azurite serving {server.endpoint} with its data in {server.location}", flush=True)
+        store = BlobContainer(server.connection_string, server.endpoint)
         try:
             yield store
         finally:

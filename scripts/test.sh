@@ -5,16 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-AZURITE_VERSION="3.35.0"
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 
-if [ ! -x .cache/azurite/node_modules/.bin/azurite-blob ]; then
-  npm install --silent --no-audit --no-fund --prefix .cache/azurite "azurite@${AZURITE_VERSION}"
-fi
-export OTEL_MODELDATA_TEST_AZURITE="$PWD/.cache/azurite/node_modules/.bin/azurite-blob"
+# Azurite (the Azure Storage emulator) from npm into .cache/azurite; the tests start it themselves.
+.venv/bin/python examples/azurite.py
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
