@@ -64,10 +64,11 @@ class Limit:
         for readable in batch:
             record = readable.log_record
             attrs = record.attributes
-            moment = datetime.fromtimestamp(record.timestamp / 1e9, tz=timezone.utc)
+            second, nanos = divmod(record.timestamp, 1_000_000_000)
+            moment = datetime.fromtimestamp(second, tz=timezone.utc)
             head = (
                 attrs[schema.CORRELATION_ID],
-                moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos // 1000:06d}Z",
                 schema.BOUNDARY_MINUTES,
                 WORKSPACE,
                 SERVICE,

@@ -5,10 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import math
+from datetime import date, datetime, timezone
 
 import pandas as pd
+import pytest
 
-from otel_modeldata.csvfmt import NESTED_VALUE, WRONG_WIDTH, RowContext, RowWriter, header_line, refusal
+from otel_modeldata.csvfmt import (
+    NESTED_VALUE,
+    WRONG_WIDTH,
+    RowContext,
+    RowWriter,
+    Timestamps,
+    header_line,
+    refusal,
+    utc_day,
+)
 from otel_modeldata.schema import CORRELATION_COLUMNS
 
 CTX = RowContext("cid", "2026-01-02T03:04:05.000006Z", "s/r/w", "svc", "m", "1", "rid", "ab" * 16, "cd" * 8)
@@ -81,3 +92,31 @@ def test_rows_of_the_wrong_width_or_nested_values_are_refused_and_the_rest_kept(
 def test_refusal_accepts_flat_rows() -> None:
     assert refusal([1, 2.5, "x", None, True], 5) is None
     assert refusal((1, 2), 2) is None
+
+
+def _ns(text: str, nanos: int = 0) -> int:
+    """Nanoseconds since the epoch of a whole UTC second, plus ``nanos``."""
+    moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return int(moment.timestamp()) * 1_000_000_000 + nanos
+
+
+def test_timestamps_are_utc_iso_truncated_to_the_microsecond() -> None:
+    stamps = Timestamps()
+    assert stamps.text(_ns("2026-01-02T03:04:05", 123_456_789)) == "2026-01-02T03:04:05.123456Z"
+    assert stamps.text(_ns("2026-01-02T03:04:05", 999_999_999)) == "2026-01-02T03:04:05.999999Z"
+    assert stamps.text(_ns("2026-01-02T03:04:06")) == "2026-01-02T03:04:06.000000Z"
+    # Records of a batch are not always in order: an earlier second is formatted afresh.
+    assert stamps.text(_ns("2025-12-31T23:59:59", 5_000)) == "2025-12-31T23:59:59.000005Z"
+
+
+@pytest.mark.parametrize(
+    ("moment", "day"),
+    [
+        (_ns("2026-03-01T00:00:00"), date(2026, 3, 1)),
+        (_ns("2026-02-28T23:59:59", 999_999_999), date(2026, 2, 28)),
+        (_ns("2028-02-29T12:00:00"), date(2028, 2, 29)),
+        (0, date(1970, 1, 1)),
+    ],
+)
+def test_the_partition_day_is_the_utc_date_of_the_timestamp(moment: int, day: date) -> None:
+    assert utc_day(moment) == day

@@ -11,9 +11,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Final
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Final, NamedTuple
 
 from .schema import BOUNDARY_MINUTES, CORRELATION_COLUMNS
 
@@ -24,13 +23,16 @@ ENCODING_ERRORS: Final = "backslashreplace"
 _FLAT: Final = frozenset({str, int, float, bool, type(None)})
 _NESTED: Final = (list, tuple, dict, set, frozenset, bytes, bytearray)
 
+NANOS_PER_SECOND: Final = 1_000_000_000
+NANOS_PER_DAY: Final = 86_400 * NANOS_PER_SECOND
+_EPOCH: Final = date(1970, 1, 1)
+
 WRONG_WIDTH: Final = "wrong_feature_count"
 NESTED_VALUE: Final = "nested_value"
 
 
-@dataclass(frozen=True, slots=True)
-class RowContext:
-    """The correlation values shared by all rows of one collected call."""
+class RowContext(NamedTuple):
+    """The correlation values shared by all rows of one collected call (a tuple: cheap per record)."""
 
     correlation_id: str
     timestamp: str
@@ -55,14 +57,32 @@ def encode_lines(lines: Iterable[Sequence[Any]]) -> bytes:
     return buffer.getvalue().encode(ENCODING, ENCODING_ERRORS)
 
 
-def utc_moment(time_unix_nano: int) -> datetime:
-    """An OpenTelemetry timestamp (nanoseconds since the epoch) as an aware UTC datetime."""
-    return datetime.fromtimestamp(time_unix_nano / 1e9, tz=timezone.utc)
+class Timestamps:
+    """OpenTelemetry timestamps (ns since the epoch) as ISO 8601 UTC text with ``Z``.
+
+    Truncated to the microsecond. The date and time of day are formatted once per second:
+    records of one batch mostly share their second, and ``strftime`` per record would cost
+    more than the rest of a one-row record's encoding.
+    """
+
+    __slots__ = ("_cached",)
+
+    def __init__(self) -> None:
+        self._cached: tuple[int | None, str] = (None, "")
+
+    def text(self, time_unix_nano: int) -> str:
+        """``YYYY-MM-DDTHH:MM:SS.ffffffZ``; safe to share between threads (one tuple is swapped)."""
+        second, nanos = divmod(time_unix_nano, NANOS_PER_SECOND)
+        cached = self._cached
+        if cached[0] != second:
+            prefix = datetime.fromtimestamp(second, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            cached = self._cached = (second, prefix)
+        return f"{cached[1]}.{nanos // 1000:06d}Z"
 
 
-def iso_timestamp(moment: datetime) -> str:
-    """ISO 8601 UTC with ``Z``, microsecond precision."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def utc_day(time_unix_nano: int) -> date:
+    """The UTC date of an OpenTelemetry timestamp: the partition a row goes to."""
+    return _EPOCH + timedelta(days=time_unix_nano // NANOS_PER_DAY)
 
 
 def hex_id(value: int, digits: int) -> str:
@@ -71,17 +91,16 @@ def hex_id(value: int, digits: int) -> str:
 
 
 class RowWriter:
-    """Accumulates CSV lines for one file; ``write`` returns the reasons of refused rows."""
+    """Accumulates the CSV lines of one file; ``write`` returns the reasons of refused rows."""
 
-    __slots__ = ("_buffer", "_writer", "rows")
+    __slots__ = ("_lines", "rows")
 
     def __init__(self) -> None:
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer)
+        self._lines: list[tuple[Any, ...]] = []
         self.rows = 0
 
     def write(self, rows: Sequence[Any], width: int, ctx: RowContext) -> list[str]:
-        """Append ``rows`` with their correlation columns; refused rows are skipped."""
+        """Add ``rows`` with their correlation columns; refused rows are skipped."""
         head = (
             ctx.correlation_id,
             ctx.timestamp,
@@ -92,22 +111,26 @@ class RowWriter:
             ctx.version,
             ctx.request_id,
         )
-        tail = (ctx.trace_id, ctx.span_id)
+        trace_id, span_id = ctx.trace_id, ctx.span_id
+        lines = self._lines
+        before = len(lines)
         refused: list[str] = []
-        lines = []
+        flat = _FLAT.issuperset
         for index, row in enumerate(rows):
+            if type(row) is list and len(row) == width and flat(map(type, row)):
+                lines.append((*row, *head, index, trace_id, span_id))
+                continue
             reason = refusal(row, width)
             if reason is None:
-                lines.append((*row, *head, index, *tail))
+                lines.append((*row, *head, index, trace_id, span_id))
             else:
                 refused.append(reason)
-        self._writer.writerows(lines)
-        self.rows += len(lines)
+        self.rows += len(lines) - before
         return refused
 
     def payload(self) -> bytes:
-        """Everything written so far, as UTF-8 bytes."""
-        return self._buffer.getvalue().encode(ENCODING, ENCODING_ERRORS)
+        """Every line written so far, as UTF-8 CSV bytes."""
+        return encode_lines(self._lines)
 
 
 def refusal(row: Any, width: int) -> str | None:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
 from . import schema
-from .csvfmt import RowContext, RowWriter, header_line, hex_id, iso_timestamp, utc_moment
+from .csvfmt import NANOS_PER_DAY, RowContext, RowWriter, Timestamps, header_line, hex_id, utc_day
 from .destinations import Destination, DestinationError, from_settings
 from .destinations.base import split_payload
 from .layout import InvalidNameError, check_name, partition_folder
@@ -25,7 +26,34 @@ from .stats import FAILED, STATS, WRITTEN
 
 _log = logging.getLogger(__name__)
 
-BAD_RECORD = "bad_record"
+BAD_RECORD: Final = "bad_record"
+#: Distinct (model, version, designation, columns) kept before the cache starts over.
+MAX_CACHED_TARGETS: Final = 1024
+
+
+@dataclass(slots=True)
+class _Target:
+    """What the records of one model, version, designation and columns share."""
+
+    model: str
+    version: str
+    designation: str
+    width: int
+    header: bytes
+    #: Partition folder by day number since the epoch.
+    folders: dict[int, str] = field(default_factory=dict)
+
+
+def _make_target(model: Any, version: Any, designation: Any, columns: tuple[str, ...] | int) -> _Target | str:
+    """Check the names (records may come from any emitter) and build the header."""
+    try:
+        check_name(model, "model name")
+        check_name(version, "model version")
+        check_name(designation, "designation")
+    except InvalidNameError as exc:
+        return str(exc)
+    names = schema.default_column_names(designation, columns) if isinstance(columns, int) else columns
+    return _Target(model, version, designation, len(names), header_line(names))
 
 
 class ModelDataLogExporter(LogRecordExporter):
@@ -43,8 +71,10 @@ class ModelDataLogExporter(LogRecordExporter):
             ModelDataLogExporter.built_from_environment = True
         self._settings = settings or Settings.from_env()
         self._destination = destination or from_settings(self._settings)
-        self._headers: dict[tuple[str, ...], bytes] = {}
-        self._valid_names: set[tuple[Any, Any, Any]] = set()
+        self._targets: dict[tuple[Any, ...], _Target | str] = {}
+        self._timestamps = Timestamps()
+        self._workspace = self._settings.identity.workspace_path
+        self._service = self._settings.identity.webservice
         self._shutdown = False
 
     @property
@@ -92,67 +122,73 @@ class ModelDataLogExporter(LogRecordExporter):
         designation = attrs.get(schema.DESIGNATION)
         if designation is None:
             return
-        raw_model = attrs.get(schema.MODEL_NAME)
-        raw_version = attrs.get(schema.MODEL_VERSION) or self._settings.model_version
         rows = record.body
         if not isinstance(rows, (list, tuple)):
-            rows, problem = [None], "body is not a list of rows"
+            target: _Target | str = "body is not a list of rows"
+            rows = [None]
         else:
-            try:
-                model, version, designation = self._checked_names(raw_model, raw_version, designation)
-                problem = ""
-            except InvalidNameError as exc:
-                problem = str(exc)
-        if problem:
+            names = attrs.get(schema.FEATURE_NAMES)
+            columns: tuple[str, ...] | int = (
+                tuple(names) if names else len(rows[0]) if rows and isinstance(rows[0], (list, tuple)) else 1
+            )
+            target = self._target(
+                attrs.get(schema.MODEL_NAME),
+                attrs.get(schema.MODEL_VERSION) or self._settings.model_version,
+                designation,
+                columns,
+            )
+        if isinstance(target, str):
             STATS.drop(
                 BAD_RECORD,
                 len(rows),
-                model=str(raw_model),
+                model=str(attrs.get(schema.MODEL_NAME)),
                 designation=str(designation),
                 accepted=True,
-                detail=problem,
+                detail=target,
             )
             return
-        names = tuple(attrs.get(schema.FEATURE_NAMES) or ())
-        if not names:
-            width = len(rows[0]) if rows and isinstance(rows[0], (list, tuple)) else 1
-            names = schema.default_column_names(designation, width)
-        moment = utc_moment(record.timestamp or record.observed_timestamp)
-        identity = self._settings.identity
-        folder = partition_folder(identity, model, version, designation, moment.date())
-        header = self._header(names)
-        writer = files.get((folder, header))
+        moment = record.timestamp or record.observed_timestamp or 0
+        day = moment // NANOS_PER_DAY
+        folder = target.folders.get(day)
+        if folder is None:
+            folder = target.folders[day] = partition_folder(
+                self._settings.identity, target.model, target.version, target.designation, utc_day(moment)
+            )
+        writer = files.get((folder, target.header))
         if writer is None:
-            writer = files[(folder, header)] = RowWriter()
+            writer = files[(folder, target.header)] = RowWriter()
         ctx = RowContext(
-            correlation_id=str(attrs.get(schema.CORRELATION_ID, "")),
-            timestamp=iso_timestamp(moment),
-            workspace=identity.workspace_path,
-            service=identity.webservice,
-            model=model,
-            version=version,
-            request_id=str(attrs.get(schema.REQUEST_ID, "")),
-            trace_id=hex_id(record.trace_id or 0, 32),
-            span_id=hex_id(record.span_id or 0, 16),
+            str(attrs.get(schema.CORRELATION_ID, "")),
+            self._timestamps.text(moment),
+            self._workspace,
+            self._service,
+            target.model,
+            target.version,
+            str(attrs.get(schema.REQUEST_ID, "")),
+            hex_id(record.trace_id or 0, 32),
+            hex_id(record.span_id or 0, 16),
         )
-        for reason in set(refused := writer.write(rows, len(names), ctx)):
-            STATS.drop(reason, refused.count(reason), model=model, designation=designation, accepted=True)
+        refused = writer.write(rows, target.width, ctx)
+        for reason in set(refused):
+            count = refused.count(reason)
+            STATS.drop(reason, count, model=target.model, designation=target.designation, accepted=True)
 
-    def _checked_names(self, model: Any, version: Any, designation: Any) -> tuple[str, str, str]:
-        """The names, once checked safe for a path (records may come from any emitter)."""
-        key = (model, version, designation)
-        if key not in self._valid_names:
-            check_name(model, "model name")
-            check_name(version, "model version")
-            check_name(designation, "designation")
-            self._valid_names.add(key)
-        return key
+    def _target(
+        self, model: Any, version: Any, designation: Any, columns: tuple[str, ...] | int
+    ) -> _Target | str:
+        """The checked names, header and width of records with these attributes, or why they are unusable.
 
-    def _header(self, names: tuple[str, ...]) -> bytes:
-        header = self._headers.get(names)
-        if header is None:
-            header = self._headers[names] = header_line(names)
-        return header
+        ``columns`` are the feature names, or the row width when there are none. Cached: a
+        service has a handful of models and designations, and each record of a batch would
+        otherwise check its names and build its header again.
+        """
+        key = (model, version, designation, columns)
+        target = self._targets.get(key)
+        if target is None:
+            if len(self._targets) >= MAX_CACHED_TARGETS:
+                self._targets.clear()
+            target = self._targets[key] = _make_target(model, version, designation, columns)
+        return target
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Every export writes through, so there is nothing buffered here."""
