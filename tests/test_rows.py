@@ -29,6 +29,30 @@ def test_list_of_rows_and_single_row() -> None:
     assert table([1, 2, 3]) == (None, [[1, 2, 3]])
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        [[1, 2], [3, 4]],
+        [1, 2],
+        {"data": [[1, 2], [3, 4]]},
+        {"a": [1, 3], "b": [2, 4]},
+        [{"a": 1, "b": 2}],
+        {"a": 1, "b": 2},
+    ],
+)
+def test_rows_do_not_share_lists_with_the_callers_data(data: object) -> None:
+    """``run()`` may preprocess its rows in place after they were collected: the record must not change."""
+    _, rows = table(data)
+    before = [list(r) for r in rows]
+    values = data["data"] if isinstance(data, dict) and "data" in data else data
+    for container in [values, *(values.values() if isinstance(values, dict) else values)]:
+        if isinstance(container, list):
+            container[:] = ["mutated"] * len(container)
+        elif isinstance(container, dict):
+            container.update(dict.fromkeys(container, "mutated"))
+    assert rows == before
+
+
 def test_flat_predictions_are_one_per_row() -> None:
     assert table([0.1, 0.2], designation="predictions") == (None, [[0.1], [0.2]])
 

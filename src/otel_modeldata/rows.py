@@ -3,7 +3,9 @@
 Scoring code receives JSON strings or bytes (other text is one value), ``{"data": ...}`` dicts, lists of rows,
 single rows, dicts of columns, records, numpy arrays, pandas DataFrames and Series.
 numpy and pandas are recognised without importing them, so they stay optional, and
-their values are converted in C (``tolist``) rather than cell by cell.
+their values are converted in C (``tolist``) rather than cell by cell. Rows never share
+a list with the caller's data: the record is emitted before ``run()`` (which may change
+its input in place) and exported later.
 """
 
 from __future__ import annotations
@@ -191,7 +193,8 @@ def _sequence(
     if isinstance(first, Mapping):
         return _records(data)
     if isinstance(first, list):
-        return Table(None, data if isinstance(data, list) else list(data))
+        # Copies: run() may preprocess its rows in place after they were collected.
+        return Table(None, [list(r) if isinstance(r, list) else r for r in data])
     if isinstance(first, tuple) or _foreign_kind(first) == "ndarray":
         return Table(None, [r.tolist() if hasattr(r, "tolist") else list(r) for r in data])
     return _vector(list(data), designation, names, expected_rows)
