@@ -1,4 +1,4 @@
-"""Shared fixtures: a clean environment and a collector writing to a temporary folder."""
+"""Shared fixtures: a clean environment, and collection into a temporary folder or a blob container."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 
 import otel_modeldata
 from otel_modeldata.stats import STATS
+
+from csvfiles import BlobStore, LocalStore, Store
 
 pytest_plugins: list[str] = ["_appinsights", "_azurite"]
 
@@ -39,12 +41,25 @@ def local_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def collector(local_root: Path) -> Iterator[otel_modeldata.ModelDataHandle]:
     """Collection configured on the local default, with a recognisable identity."""
-    handle = otel_modeldata.configure(
-        local_dir=str(local_root),
-        subscription_id="sub-1",
-        resource_group="rg-1",
-        workspace="ws-1",
-        webservice="svc-1",
-    )
+    handle = LocalStore(local_root).configure()
+    yield handle
+    handle.shutdown()
+
+
+@pytest.fixture(params=["local", pytest.param("blob", marks=pytest.mark.azurite)])
+def store(request: pytest.FixtureRequest, local_root: Path) -> Iterator[Store]:
+    """Each destination in turn: the local default folder, then a fresh container in Azurite."""
+    if request.param == "local":
+        chosen: Store = LocalStore(local_root)
+    else:
+        chosen = BlobStore(request.getfixturevalue("azurite"), request.getfixturevalue("container_name"))
+    yield chosen
+    chosen.close()
+
+
+@pytest.fixture
+def store_collector(store: Store) -> Iterator[otel_modeldata.ModelDataHandle]:
+    """Collection configured on ``store``, with the recognisable identity."""
+    handle = store.configure()
     yield handle
     handle.shutdown()

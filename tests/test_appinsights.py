@@ -21,11 +21,10 @@ import otel_modeldata
 from _appinsights import Envelope, Receiver
 from otel_modeldata import schema
 
-from csvfiles import IDENTITY, data_files, partition_dir, read_rows
+from csvfiles import IDENTITY, IDENTITY_KEYS, data_files, partition_dir, read_rows
 
 FEATURES = ("zqx_feature_alpha", "zqx_feature_beta")
 PREDICTION = "zqx-prediction"
-IDENTITY_KEYS = ("subscription_id", "resource_group", "workspace", "webservice")
 IDENTITY_ENV = {
     f"OTEL_MODELDATA_{key.upper()}": value for key, value in zip(IDENTITY_KEYS, IDENTITY, strict=True)
 }

@@ -22,12 +22,9 @@ from otel_modeldata.csvfmt import (
 )
 from otel_modeldata.schema import CORRELATION_COLUMNS
 
-CTX = RowContext("cid", "2026-01-02T03:04:05.000006Z", "s/r/w", "svc", "m", "1", "rid", "ab" * 16, "cd" * 8)
+from csvfiles import AWKWARD
 
-AWKWARD = [
-    ["comma, inside", 'quote " inside', "new\nline", "crlf\r\nline", "ünïcødé ✓ 模型", "=1+1"],
-    ["", "  spaced  ", "tab\there", "-5", "'quoted'", "😀"],
-]
+CTX = RowContext("cid", "2026-01-02T03:04:05.000006Z", "s/r/w", "svc", "m", "1", "rid", "ab" * 16, "cd" * 8)
 
 
 def encode(rows: list[list[object]], width: int) -> tuple[bytes, list[str]]:

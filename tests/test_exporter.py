@@ -1,9 +1,13 @@
-"""The exporter alone: what it writes for batches of records, its lifecycle, several processes."""
+"""The exporter alone: what it writes for batches of records, its lifecycle, several processes.
+
+What it writes is checked on both destinations (the ``store`` fixture).
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +19,14 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_modeldata import ModelDataLogExporter, Settings, schema
 
-from csvfiles import data_files, read_rows
+from csvfiles import Store, data_files, read_rows
 
 DAY_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
+DAY = datetime(2026, 1, 1, tzinfo=timezone.utc)
 RESOURCE = Resource.create({})
+#: Where ``record()`` rows go below ``modeldata/``: the default identity, model ``m`` version 2, DAY.
+WHERE: dict[str, Any] = {"version": "2", "identity": ("default",) * 4, "day": DAY}
+MODEL = "default/default/default/default/m/2"
 
 
 def record(
@@ -44,17 +52,13 @@ def record(
 
 
 @pytest.fixture
-def exporter(local_root: Path) -> Iterator[ModelDataLogExporter]:
-    exporter = ModelDataLogExporter(Settings.from_env({}, local_dir=str(local_root)))
+def exporter(store: Store) -> Iterator[ModelDataLogExporter]:
+    exporter = ModelDataLogExporter(Settings.from_env({}, **store.destination))
     yield exporter
     exporter.shutdown()
 
 
-def folder(root: Path, designation: str = "inputs", day: str = "2026/01/01") -> Path:
-    return root / "modeldata/default/default/default/default/m/2" / designation / day
-
-
-def test_batch_is_grouped_by_partition_and_date(exporter: ModelDataLogExporter, local_root: Path) -> None:
+def test_batch_is_grouped_by_partition_and_date(exporter: ModelDataLogExporter, store: Store) -> None:
     batch = [
         record([[1, 2]]),
         record([[3]], designation="predictions", names=None),
@@ -62,53 +66,60 @@ def test_batch_is_grouped_by_partition_and_date(exporter: ModelDataLogExporter, 
         record([[7, 8]]),
     ]
     assert exporter.export(batch) is LogRecordExportResult.SUCCESS
-    _, rows = read_rows(folder(local_root) / "data.csv")
+    assert store.files() == [
+        f"{MODEL}/inputs/2026/01/01/data.csv",
+        f"{MODEL}/inputs/2026/01/02/data.csv",
+        f"{MODEL}/predictions/2026/01/01/data.csv",
+    ]
+    _, rows = store.read_rows("m", "inputs", **WHERE)
     assert [(r["a"], r["b"]) for r in rows] == [("1", "2"), ("7", "8")]
     assert rows[0]["$aml_dc_scoring_timestamp"] == "2026-01-01T00:00:00.000000Z"
-    header, predictions = read_rows(folder(local_root, "predictions") / "data.csv")
+    header, predictions = store.read_rows("m", "predictions", **WHERE)
     assert header[0] == "prediction_0"
     assert [r["prediction_0"] for r in predictions] == ["3"]
-    _, next_day = read_rows(folder(local_root, day="2026/01/02") / "data.csv")
+    _, next_day = store.read_rows("m", "inputs", **{**WHERE, "day": DAY.replace(day=2)})
     assert [r["a"] for r in next_day] == ["5"]
 
 
-def test_records_without_a_designation_are_ignored(exporter: ModelDataLogExporter, local_root: Path) -> None:
+def test_records_without_a_designation_are_ignored(exporter: ModelDataLogExporter, store: Store) -> None:
     plain = ReadableLogRecord(log_record=LogRecord(body="hello", attributes={"x": 1}), resource=RESOURCE)
     assert exporter.export([plain]) is LogRecordExportResult.SUCCESS
-    assert not local_root.exists()
+    assert store.untouched()
 
 
-def test_a_file_never_mixes_two_headers(exporter: ModelDataLogExporter, local_root: Path) -> None:
+def test_a_file_never_mixes_two_headers(exporter: ModelDataLogExporter, store: Store) -> None:
     exporter.export([record([[1, 2]])])
     exporter.export([record([[1, 2, 3]], names=("a", "b", "c"))])
     exporter.export([record([[4, 5]])])
-    files = data_files(local_root)
-    assert files[0].name == "data.csv"
+    files = store.files()
+    folders, names = zip(*(f.rsplit("/", 1) for f in files), strict=True)
+    assert set(folders) == {f"{MODEL}/inputs/2026/01/01"}
+    assert names[0] == "data.csv"
     assert len(files) == 2
-    assert files[1].name.startswith("data_")
-    assert files[1].name.endswith(".csv")
-    for path in files:
-        text = path.read_text()
+    assert names[1].startswith("data_")
+    assert names[1].endswith(".csv")
+    for name in files:
+        text = store.read_bytes(name).decode()
         assert text.count("$aml_dc_correlation_id") == 1
-    header, _ = read_rows(files[1])
+    header, _ = store.rows_in(files[1])
     assert header[:3] == ["a", "b", "c"]
-    assert len(read_rows(files[0])[1]) == 2
+    assert len(store.rows_in(files[0])[1]) == 2
 
 
-def test_a_new_exporter_reuses_the_existing_file_with_the_same_header(local_root: Path) -> None:
+def test_a_new_exporter_reuses_the_existing_file_with_the_same_header(store: Store) -> None:
     for value in (1, 2):
-        exporter = ModelDataLogExporter(Settings.from_env({}, local_dir=str(local_root)))
+        exporter = ModelDataLogExporter(Settings.from_env({}, **store.destination))
         exporter.export([record([[value, value]])])
         exporter.shutdown()
-    assert [f.name for f in data_files(local_root)] == ["data.csv"]
-    assert len(read_rows(data_files(local_root)[0])[1]) == 2
+    assert store.files() == [f"{MODEL}/inputs/2026/01/01/data.csv"]
+    assert len(store.rows_in(store.files()[0])[1]) == 2
 
 
-def test_export_after_shutdown_is_refused(exporter: ModelDataLogExporter, local_root: Path) -> None:
+def test_export_after_shutdown_is_refused(exporter: ModelDataLogExporter, store: Store) -> None:
     exporter.shutdown()
     exporter.shutdown()
     assert exporter.export([record([[1, 2]])]) is LogRecordExportResult.FAILURE
-    assert not local_root.exists()
+    assert store.untouched()
 
 
 def test_an_unwritable_destination_fails_and_counts(local_root: Path) -> None:
@@ -122,14 +133,16 @@ def test_an_unwritable_destination_fails_and_counts(local_root: Path) -> None:
 
 
 def test_zero_argument_construction_reads_the_environment(
-    monkeypatch: pytest.MonkeyPatch, local_root: Path
+    monkeypatch: pytest.MonkeyPatch, store: Store
 ) -> None:
     monkeypatch.setattr(ModelDataLogExporter, "built_from_environment", False)
-    monkeypatch.setenv("OTEL_MODELDATA_LOCAL_DIR", str(local_root))
+    for variable, value in store.environment.items():
+        monkeypatch.setenv(variable, value)
     exporter = ModelDataLogExporter()
     exporter.export([record([[1, 2]])])
-    assert (folder(local_root) / "data.csv").exists()
+    assert store.exists("m", "inputs", **WHERE)
     assert ModelDataLogExporter.built_from_environment
+    exporter.shutdown()
 
 
 def _append_many(root: str, worker: int, calls: int) -> None:

@@ -1,15 +1,17 @@
-"""Request ids from the WSGI and ASGI middleware reach the collected rows and the response."""
+"""Request ids from the WSGI and ASGI middleware reach the response and the collected rows.
+
+The rows are read back from both destinations (the ``store`` fixture).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import otel_modeldata
 from otel_modeldata import RequestIdASGIMiddleware, RequestIdMiddleware, collect_io, get_request_id
 
-from csvfiles import partition_dir, read_rows
+from csvfiles import Store
 
 
 @collect_io("mw_model")
@@ -35,15 +37,15 @@ def call_wsgi(headers: dict[str, str]) -> tuple[dict[str, str], bytes]:
 
 
 def test_wsgi_honours_and_echoes_the_request_id(
-    collector: otel_modeldata.ModelDataHandle, local_root: Path
+    store_collector: otel_modeldata.ModelDataHandle, store: Store
 ) -> None:
     headers, body = call_wsgi({"x-request-id": "abc-123"})
     assert headers["x-request-id"] == "abc-123"
     assert body == b"abc-123"
     headers, _ = call_wsgi({"x-ms-request-id": "ms-9"})
     assert headers["x-request-id"] == "ms-9"
-    collector.force_flush()
-    _, rows = read_rows(partition_dir(local_root, "mw_model", "inputs") / "data.csv")
+    store_collector.force_flush()
+    _, rows = store.read_rows("mw_model", "inputs")
     assert [r["$aml_request_id"] for r in rows] == ["abc-123", "ms-9"]
     assert get_request_id() is None
 
@@ -57,7 +59,7 @@ def test_wsgi_generates_an_id_when_absent_or_unusable(collector: otel_modeldata.
 
 
 def test_asgi_honours_and_echoes_the_request_id(
-    collector: otel_modeldata.ModelDataHandle, local_root: Path
+    store_collector: otel_modeldata.ModelDataHandle, store: Store
 ) -> None:
     sent: list[dict[str, Any]] = []
 
@@ -76,8 +78,8 @@ def test_asgi_honours_and_echoes_the_request_id(
     asyncio.run(RequestIdASGIMiddleware(app)(scope, receive, send))
     assert (b"x-request-id", b"asgi-1") in sent[0]["headers"]
     assert sent[1]["body"] == b"asgi-1"
-    collector.force_flush()
-    _, rows = read_rows(partition_dir(local_root, "mw_model", "inputs") / "data.csv")
+    store_collector.force_flush()
+    _, rows = store.read_rows("mw_model", "inputs")
     assert rows[0]["$aml_request_id"] == "asgi-1"
 
 
