@@ -2,7 +2,8 @@
 
 Model data gets a LoggerProvider of its own, so an application's log export (to
 Application Insights, OTLP, ...) never sees it. Spans get a TracerProvider that exports
-to Application Insights when ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set.
+to Application Insights when ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set; otherwise
+they are made by the application's global tracer provider, if it has one.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def configure(**overrides: Any) -> ModelDataHandle:
         _runtime = Runtime(
             settings=settings,
             logger=logger_provider.get_logger(SCOPE),
-            tracer=tracer_provider.get_tracer(SCOPE),
+            tracer=_tracer(tracer_provider),
         )
         _install_exit_hooks()
         _log.info("otel_modeldata collecting to %s", exporter.destination.describe())
@@ -133,22 +134,35 @@ def _logger_provider(settings: Settings, resource: Resource) -> tuple[LoggerProv
     return provider, exporter
 
 
-def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider:
-    """Our own provider for the span around ``run()``; it never becomes the global one.
+def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider | None:
+    """Our own provider for the span around ``run()`` when we export it to Application Insights.
 
-    Setting it globally would block the application's own set-up (for example
-    ``configure_azure_monitor()`` called later). Spans still join the application's
+    It never becomes the global one: that would block the application's own set-up (for
+    example ``configure_azure_monitor()`` called later). Spans still join the application's
     traces: the parent comes from the current context, whichever provider made it.
+    Without Application Insights there is no provider of ours: see :func:`_tracer`.
     """
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    if settings.appinsights_connection_string:
-        from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+    if not settings.appinsights_connection_string:
+        return None
+    from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
 
-        exporter = AzureMonitorTraceExporter(
-            connection_string=settings.appinsights_connection_string, tracer_provider=provider
-        )
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    exporter = AzureMonitorTraceExporter(
+        connection_string=settings.appinsights_connection_string, tracer_provider=provider
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+def _tracer(provider: TracerProvider | None) -> trace.Tracer:
+    """Our provider's tracer, else the global one.
+
+    A span nobody exports would only cost time on every call and put the id of a span that
+    exists nowhere in the rows. The global tracer makes the span where the application's
+    traces go, when it has tracing (the Azure Monitor distro, ``opentelemetry-instrument``);
+    without tracing it records nothing, and rows keep the ids of the current span, if any.
+    """
+    return provider.get_tracer(SCOPE) if provider is not None else trace.get_tracer(SCOPE)
 
 
 def runtime() -> Runtime | None:
@@ -186,7 +200,7 @@ def _adopt_global(settings: Settings) -> Runtime:
     _runtime = Runtime(
         settings=settings,
         logger=logger_provider.get_logger(SCOPE),
-        tracer=trace.get_tracer(SCOPE),
+        tracer=_tracer(None),
     )
     _install_exit_hooks()
     return _runtime
