@@ -21,6 +21,8 @@ from typing import Any
 
 import opentelemetry.sdk.version
 
+from otel_modeldata.destinations import Destination
+
 
 def options(
     description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
@@ -112,6 +114,11 @@ def rate(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def timing_cells(s: Summary, rows: int) -> list[object]:
+    """Table cells for per-batch times: count, median and p99 (us), rows per second at the median."""
+    return [s.n, us(s.median), us(s.p99), rate(rows / (s.median / 1e9))]
+
+
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> None:
     """A plain aligned text table (first column left-aligned, the rest right-aligned)."""
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
@@ -170,6 +177,55 @@ def make_records(bodies: Sequence[list[Any]], feature_names: Sequence[str] | Non
     if len(records) != len(bodies):
         raise SystemExit(f"built {len(records)} records for {len(bodies)} bodies")
     return records
+
+
+def export_batches(model: str) -> list[dict[str, Any]]:
+    """The two batch shapes the exporter benchmarks share: ready lists of ``ReadableLogRecord``s.
+
+      a  4 batches of 512 ``inputs`` records of 1 row x 6 floats (no feature names)
+      b  2 batches of 8 ``inputs`` records of 1,000 rows x 20 floats (names ``f0..f19``)
+
+    Each shape is a dict with ``key``, ``label``, ``names`` (the CSV's feature columns) and
+    ``batches``; every batch goes to one partition file. Seeded, so every run builds the same rows.
+    """
+    import random
+
+    import numpy as np
+
+    rng = random.Random(7)
+    gen = np.random.default_rng(7)
+    a_batches = [
+        make_records([[[rng.random() for _ in range(6)]] for _ in range(512)], None, model) for _ in range(4)
+    ]
+    names = [f"f{i}" for i in range(20)]
+    b_batches = [
+        make_records([gen.random((1000, 20)).tolist() for _ in range(8)], names, model) for _ in range(2)
+    ]
+    return [
+        {
+            "key": "a",
+            "label": "512 records x 1 x 6",
+            "batches": a_batches,
+            "names": [f"feature_{i}" for i in range(6)],
+        },
+        {"key": "b", "label": "8 records x 1000 x 20", "batches": b_batches, "names": names},
+    ]
+
+
+class DiscardingDestination(Destination):
+    """A destination whose primitives do nothing: the exporter encodes, the bytes go nowhere."""
+
+    def _create(self, path: str, header: bytes) -> bool:
+        return True
+
+    def _read_header(self, path: str, size: int) -> bytes:
+        return b""
+
+    def _append(self, path: str, payload: bytes) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "discarding destination"
 
 
 def batch_processor(provider: Any) -> Any:

@@ -35,7 +35,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import _bench
-import numpy as np
 
 import otel_modeldata
 from otel_modeldata import schema
@@ -97,35 +96,11 @@ def ours_file(root: str) -> str:
 
 
 def shapes(quick: bool) -> list[dict[str, Any]]:
-    rng = random.Random(7)
-    gen = np.random.default_rng(7)
-    a_batches = [
-        _bench.make_records([[[rng.random() for _ in range(6)]] for _ in range(512)], None, MODEL)
-        for _ in range(4)
-    ]
-    names = [f"f{i}" for i in range(20)]
-    b_batches = [
-        _bench.make_records([gen.random((1000, 20)).tolist() for _ in range(8)], names, MODEL)
-        for _ in range(2)
-    ]
     seconds = 1.5 if quick else 25.0
+    truncate_every = {"a": 64, "b": 4}
     return [
-        {
-            "key": "a",
-            "label": "512 records x 1 x 6",
-            "batches": a_batches,
-            "names": [f"feature_{i}" for i in range(6)],
-            "seconds": seconds,
-            "truncate_every": 64,
-        },
-        {
-            "key": "b",
-            "label": "8 records x 1000 x 20",
-            "batches": b_batches,
-            "names": names,
-            "seconds": seconds,
-            "truncate_every": 4,
-        },
+        {**shape, "seconds": seconds, "truncate_every": truncate_every[shape["key"]]}
+        for shape in _bench.export_batches(MODEL)
     ]
 
 
@@ -278,10 +253,7 @@ def main() -> None:
             table_rows.append(
                 [
                     f"{key}  {shape['label']}  {side}",
-                    s.n,
-                    _bench.us(s.median),
-                    _bench.us(s.p99),
-                    _bench.rate(r["rows"] / (s.median / 1e9)),
+                    *_bench.timing_cells(s, r["rows"]),
                     f"{r['cpu_per_row'][side] / 1000:.2f}",
                 ]
             )

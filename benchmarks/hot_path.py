@@ -10,7 +10,9 @@ Shapes (``run()`` is trivial: it returns a prepared prediction):
 Side by side in one run, alternating round by round:
 
   bare   the undecorated ``run(data)``
-  ours   the decorated ``run(data)`` after ``otel_modeldata.configure(local_dir=tmp)``
+  ours   the decorated ``run(data)`` after ``otel_modeldata.configure(local_dir=tmp)``, in an
+         application with tracing (a global SDK TracerProvider, no span exporter), so that
+         ours records a real span like the floor does
   floor  plain OpenTelemetry doing the least that produces the same two records: a bare
          span (``tracer.start_as_current_span``) around ``run()`` and two ``logger.emit``
          calls (inputs, predictions) with the same bodies and attributes, through a
@@ -22,8 +24,10 @@ Side by side in one run, alternating round by round:
 
 Both ``ours`` and ``floor`` export to a discarding LogRecordExporter, so only the request
 path is timed: our CSV encoding runs later on the processor's background thread (its CPU
-cost is measured by ``export_throughput.py``). One extra line shows shape a with that
-background encoding running (the destination discards the bytes) to show the contention.
+cost is measured by ``export_throughput.py``). Two extra variants for shape a:
+``ours+encoding`` with that background encoding running (the destination discards the bytes),
+to show the contention, and ``ours untraced``, the default set-up of an application without
+tracing, where ``@collect_io`` records no span (the global tracer is a no-op).
 
 Each block of calls starts with an empty queue (untimed flush between blocks). Added time =
 the variant's median (or p99) per-call time minus the median of the undecorated call.
@@ -39,20 +43,20 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import _bench
 import numpy as np
 import pandas as pd
+from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_modeldata
-from otel_modeldata import schema
-from otel_modeldata.destinations import Destination
+from otel_modeldata import providers, schema
 
 MODEL = "bench_model"
 SPAN_NAME = "modeldata.run"
@@ -75,22 +79,6 @@ class DiscardingExporter(LogRecordExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
-
-
-class DiscardingDestination(Destination):
-    """A destination whose primitives do nothing: the exporter encodes, the bytes go nowhere."""
-
-    def _create(self, path: str, header: bytes) -> bool:
-        return True
-
-    def _read_header(self, path: str, size: int) -> bytes:
-        return b""
-
-    def _append(self, path: str, payload: bytes) -> None:
-        pass
-
-    def describe(self) -> str:
-        return "discarding destination"
 
 
 @dataclass
@@ -240,10 +228,12 @@ class Env:
 
 def setup(tmp: str) -> Env:
     logging.getLogger("otel_modeldata").setLevel(logging.ERROR)
+    # The application has tracing: @collect_io then records a span, as the floor does.
+    trace.set_tracer_provider(TracerProvider(shutdown_on_exit=False))
     handle = otel_modeldata.configure(local_dir=tmp)
     assert handle.logger_provider is not None
     assert handle.exporter is not None
-    handle.exporter._destination = DiscardingDestination()
+    handle.exporter._destination = _bench.DiscardingDestination()
     ours_processor = _bench.batch_processor(handle.logger_provider)
     floor = Floor()
     discard = DiscardingExporter()
@@ -267,6 +257,17 @@ def measure(shape: Shape, env: Env, with_encoding: bool) -> dict[str, list[int]]
         env.ours_processor._exporter = real_exporter
         return _bench.time_calls(ours, shape.data, shape.calls)
 
+    traced = providers._runtime
+    assert traced is not None
+    untraced = replace(traced, tracer=trace.NoOpTracer())
+
+    def ours_untraced_block() -> list[int]:
+        providers._runtime = untraced
+        try:
+            return _bench.time_calls(ours, shape.data, shape.calls)
+        finally:
+            providers._runtime = traced
+
     variants: dict[str, Callable[[], list[int]]] = {
         "bare": lambda: _bench.time_calls(run, shape.data, shape.calls),
         "ours": ours_block,
@@ -274,6 +275,7 @@ def measure(shape: Shape, env: Env, with_encoding: bool) -> dict[str, list[int]]
     }
     if with_encoding:
         variants["ours+encoding"] = ours_encoding_block
+        variants["ours untraced"] = ours_untraced_block
 
     def between(name: str) -> None:
         env.handle.force_flush()
@@ -353,6 +355,13 @@ def report(results: dict[str, dict[str, _bench.Summary]], shapes: list[Shape], e
             f"p99 {_bench.us(enc.p99 - results['a']['bare'].median)} us "
             "(GIL contention with the exporter thread; not in the ratios below)"
         )
+    untraced = results["a"].get("ours untraced")
+    if untraced is not None:
+        print(
+            "Shape a in an application without tracing (the default: no span is recorded): "
+            f"added median {_bench.us(untraced.median - results['a']['bare'].median)} us, "
+            f"p99 {_bench.us(untraced.p99 - results['a']['bare'].median)} us"
+        )
     print()
     print("Linearity (added median per input row, each input row with one prediction row):")
     for big, small in (("b", "b/10"), ("c", "c/10")):
@@ -377,6 +386,14 @@ def report(results: dict[str, dict[str, _bench.Summary]], shapes: list[Shape], e
         print(
             f"  {shape.key:<5} {shape.label:<22} ratio {ratio:5.2f}  [{ratio99:5.2f}]   "
             f"ours +{_bench.us(added(s, 'ours', 'median'))} us/call"
+        )
+    a = results["a"]
+    if "ours untraced" in a:
+        ratio = added(a, "ours untraced", "median") / added(a, "floor", "median")
+        ratio99 = added(a, "ours untraced", "p99") / added(a, "floor", "p99")
+        print(
+            f"  a     without tracing        ratio {ratio:5.2f}  [{ratio99:5.2f}]   "
+            f"ours +{_bench.us(added(a, 'ours untraced', 'median'))} us/call  (no span; the floor has one)"
         )
 
 
