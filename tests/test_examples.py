@@ -92,23 +92,30 @@ def join_keys(rows: Rows) -> list[tuple[str, str]]:
     return [(row["$aml_dc_correlation_id"], row["$row_index"]) for row in rows]
 
 
-def test_demo_runs_end_to_end(tmp_path: Path, examples: Callable[[str], ModuleType]) -> None:
-    out = tmp_path / "out"
+def run_demo(cwd: Path, *options: str) -> tuple[datetime, subprocess.CompletedProcess[str], datetime]:
+    """Run ``examples/demo.py`` with ``options`` to success; the UTC times around it, and what it printed."""
     start = datetime.now(timezone.utc)
     completed = subprocess.run(
         [
             sys.executable,
             str(EXAMPLES / "demo.py"),
-            *("--out", str(out), "--requests", str(DEMO_REQUESTS), "--seed", str(DEMO_SEED)),
+            *options,
+            *("--requests", str(DEMO_REQUESTS), "--seed", str(DEMO_SEED)),
         ],
-        cwd=tmp_path,
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
     end = datetime.now(timezone.utc)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    return start, completed, end
+
+
+def test_demo_runs_end_to_end(tmp_path: Path, examples: Callable[[str], ModuleType]) -> None:
+    out = tmp_path / "out"
+    start, completed, end = run_demo(tmp_path, "--out", str(out))
 
     calls = examples("demo").plan(DEMO_REQUESTS, DEMO_SEED)
     sent = sum(len(call.rows) for call in calls)
@@ -137,22 +144,7 @@ def test_demo_runs_end_to_end(tmp_path: Path, examples: Callable[[str], ModuleTy
 
 @pytest.mark.azurite
 def test_demo_runs_against_azurite(tmp_path: Path, examples: Callable[[str], ModuleType]) -> None:
-    start = datetime.now(timezone.utc)
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(EXAMPLES / "demo.py"),
-            *("--azurite", "--out", str(tmp_path)),
-            *("--requests", str(DEMO_REQUESTS), "--seed", str(DEMO_SEED)),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    end = datetime.now(timezone.utc)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+    start, completed, end = run_demo(tmp_path, "--azurite", "--out", str(tmp_path))
     output = completed.stdout
 
     sent = sum(len(call.rows) for call in examples("demo").plan(DEMO_REQUESTS, DEMO_SEED))
