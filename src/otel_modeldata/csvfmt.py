@@ -115,11 +115,7 @@ class RowWriter:
         lines = self._lines
         before = len(lines)
         refused: list[str] = []
-        flat = _FLAT.issuperset
         for index, row in enumerate(rows):
-            if type(row) is list and len(row) == width and flat(map(type, row)):
-                lines.append((*row, *head, index, trace_id, span_id))
-                continue
             reason = refusal(row, width)
             if reason is None:
                 lines.append((*row, *head, index, trace_id, span_id))
