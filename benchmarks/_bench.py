@@ -228,6 +228,21 @@ class DiscardingDestination(Destination):
         return "discarding destination"
 
 
+def handoff(provider: Any) -> Any:
+    """The :class:`otel_modeldata.handoff.Handoff` on ``provider``: its queue and its exporter.
+
+    Reaches into the SDK's ``_multi_log_record_processor`` to find it; fails loudly if the
+    SDK's structure changed.
+    """
+    from otel_modeldata.handoff import Handoff
+
+    processors = provider._multi_log_record_processor._log_record_processors
+    found = [p for p in processors if isinstance(p, Handoff)]
+    if len(found) != 1:
+        raise SystemExit(f"expected one Handoff on the provider, found {processors!r}")
+    return found[0]
+
+
 def batch_processor(provider: Any) -> Any:
     """The SDK ``BatchProcessor`` inside ``provider``'s only BatchLogRecordProcessor.
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar, cast
 
+from opentelemetry.context import get_current
 from opentelemetry.trace import Span
 
 from . import schema
@@ -26,6 +27,7 @@ from .context import (
     start_correlation,
 )
 from .csvfmt import refusal
+from .handoff import Pending
 from .layout import check_name
 from .providers import Runtime, runtime
 from .rows import to_table
@@ -38,6 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 SPAN_NAME: Final = "modeldata.run"
 UNSUPPORTED_INPUT: Final = "unsupported_input"
 TOO_MANY_ROWS: Final = "too_many_rows"
+QUEUE_FULL: Final = "queue_full"
 _MISSING: Final = object()
 
 
@@ -89,8 +92,9 @@ def _emit(
     }
     if table.columns:
         attributes[schema.FEATURE_NAMES] = table.columns
-    rt.logger.emit(timestamp=time.time_ns(), body=rows, attributes=attributes, event_name=schema.EVENT_NAME)
     STATS.add(ACCEPTED, len(rows))
+    if not rt.handoff.put(Pending(time.time_ns(), get_current(), rows, attributes)):
+        STATS.drop(QUEUE_FULL, len(rows), model=model, designation=designation, accepted=True)
     return len(rows)
 
 

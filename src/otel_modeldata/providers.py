@@ -18,14 +18,13 @@ from types import FrameType
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry._logs import Logger
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from .exporter import ModelDataLogExporter
+from .handoff import Handoff
 from .settings import Settings
 from .stats import FAILED, STATS, UNACCOUNTED
 
@@ -36,10 +35,10 @@ SCOPE = "otel_modeldata"
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """What collection needs on the hot path: settings, a logger and a tracer."""
+    """What collection needs on the hot path: settings, the queue to the logger, and a tracer."""
 
     settings: Settings
-    logger: Logger
+    handoff: Handoff
     tracer: trace.Tracer
 
 
@@ -113,25 +112,30 @@ def configure(**overrides: Any) -> ModelDataHandle:
             _runtime = None
             return _handle
         resource = Resource.create({SERVICE_NAME: settings.identity.webservice})
-        logger_provider, exporter = _logger_provider(settings, resource)
+        logger_provider, exporter, handoff = _logger_provider(settings, resource)
         tracer_provider = _tracer_provider(settings, resource)
         _handle = ModelDataHandle(settings, logger_provider, tracer_provider, exporter)
-        _runtime = Runtime(
-            settings=settings,
-            logger=logger_provider.get_logger(SCOPE),
-            tracer=_tracer(tracer_provider),
-        )
+        _runtime = Runtime(settings=settings, handoff=handoff, tracer=_tracer(tracer_provider))
         _install_exit_hooks()
         _log.info("otel_modeldata collecting to %s", exporter.destination.describe())
         return _handle
 
 
-def _logger_provider(settings: Settings, resource: Resource) -> tuple[LoggerProvider, ModelDataLogExporter]:
-    """A LoggerProvider of our own whose only exporter writes the rows."""
+def _logger_provider(
+    settings: Settings, resource: Resource
+) -> tuple[LoggerProvider, ModelDataLogExporter, Handoff]:
+    """A LoggerProvider of our own whose only processor queues the rows and exports them."""
     exporter = ModelDataLogExporter(settings)
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
-    return provider, exporter
+    handoff = Handoff(
+        exporter,
+        max_rows=settings.max_queue_rows,
+        batch_size=settings.export_batch_size,
+        delay_millis=settings.schedule_delay_millis,
+    )
+    provider.add_log_record_processor(handoff)
+    handoff.bind(provider.get_logger(SCOPE))
+    return provider, exporter, handoff
 
 
 def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider | None:
@@ -195,13 +199,9 @@ def _adopt_global(settings: Settings) -> Runtime:
     """
     global _handle, _runtime
     resource = Resource.create({SERVICE_NAME: settings.identity.webservice})
-    logger_provider, exporter = _logger_provider(settings, resource)
+    logger_provider, exporter, handoff = _logger_provider(settings, resource)
     _handle = ModelDataHandle(settings, logger_provider, None, exporter)
-    _runtime = Runtime(
-        settings=settings,
-        logger=logger_provider.get_logger(SCOPE),
-        tracer=_tracer(None),
-    )
+    _runtime = Runtime(settings=settings, handoff=handoff, tracer=_tracer(None))
     _install_exit_hooks()
     return _runtime
 

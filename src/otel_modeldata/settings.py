@@ -44,6 +44,15 @@ MODEL_VERSION: Final = "OTEL_MODELDATA_MODEL_VERSION"
 MAX_ROWS_PER_CALL: Final = "OTEL_MODELDATA_MAX_ROWS_PER_CALL"
 """Rows kept from one collected value, default ``100000``; the rest are counted as dropped."""
 
+MAX_QUEUE_ROWS: Final = "OTEL_MODELDATA_MAX_QUEUE_ROWS"
+"""Rows that may wait to become log records, default ``100000``; more are counted as ``queue_full``."""
+
+SCHEDULE_DELAY: Final = "OTEL_BLRP_SCHEDULE_DELAY"
+"""Milliseconds a collected value may wait before it is exported, default ``1000`` (as in the SDK)."""
+
+EXPORT_BATCH_SIZE: Final = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"
+"""Collected values exported together, default ``512`` (as in the SDK); a full batch goes at once."""
+
 STORAGE_CONNECTION_STRING: Final = "OTEL_MODELDATA_STORAGE_CONNECTION_STRING"
 """Azure Storage connection string; falls back to ``AZURE_STORAGE_CONNECTION_STRING``."""
 
@@ -67,6 +76,9 @@ DEFAULT_LOCAL_DIR: Final = "./modeldata-local"
 DEFAULT_NAME: Final = "default"
 DEFAULT_MODEL_VERSION: Final = "1"
 DEFAULT_MAX_ROWS_PER_CALL: Final = 100_000
+DEFAULT_MAX_QUEUE_ROWS: Final = 100_000
+DEFAULT_SCHEDULE_DELAY: Final = 1000
+DEFAULT_EXPORT_BATCH_SIZE: Final = 512
 DEFAULT_CONTAINER: Final = "modeldata"
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
@@ -87,6 +99,9 @@ class Settings:
     identity: Identity = field(default_factory=Identity)
     model_version: str = DEFAULT_MODEL_VERSION
     max_rows_per_call: int = DEFAULT_MAX_ROWS_PER_CALL
+    max_queue_rows: int = DEFAULT_MAX_QUEUE_ROWS
+    schedule_delay_millis: int = DEFAULT_SCHEDULE_DELAY
+    export_batch_size: int = DEFAULT_EXPORT_BATCH_SIZE
     storage_connection_string: str | None = field(default=None, repr=False)
     storage_account_url: str | None = field(default=None, repr=False)
     container: str = DEFAULT_CONTAINER
@@ -123,6 +138,9 @@ class Settings:
             identity=identity,
             model_version=_name(env, MODEL_VERSION, None, default=DEFAULT_MODEL_VERSION),
             max_rows_per_call=_positive_int(env, MAX_ROWS_PER_CALL, DEFAULT_MAX_ROWS_PER_CALL),
+            max_queue_rows=_positive_int(env, MAX_QUEUE_ROWS, DEFAULT_MAX_QUEUE_ROWS),
+            schedule_delay_millis=_positive_int(env, SCHEDULE_DELAY, DEFAULT_SCHEDULE_DELAY),
+            export_batch_size=_positive_int(env, EXPORT_BATCH_SIZE, DEFAULT_EXPORT_BATCH_SIZE),
             storage_connection_string=env.get(STORAGE_CONNECTION_STRING)
             or env.get(AZURE_STORAGE_CONNECTION_STRING)
             or None,
@@ -142,6 +160,11 @@ class Settings:
             _check(part, BLOB_PREFIX)
         if self.max_rows_per_call < 1:
             raise ConfigurationError(f"{MAX_ROWS_PER_CALL} must be a positive integer")
+        if self.max_queue_rows < self.max_rows_per_call:
+            raise ConfigurationError(
+                f"{MAX_QUEUE_ROWS} ({self.max_queue_rows}) must be at least "
+                f"{MAX_ROWS_PER_CALL} ({self.max_rows_per_call}), or large calls could never be queued"
+            )
 
     @property
     def uses_blob_storage(self) -> bool:

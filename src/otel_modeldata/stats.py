@@ -8,6 +8,7 @@ write); the difference is what OpenTelemetry lost on the way (a full queue).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import Counter
 from typing import Final
@@ -85,5 +86,13 @@ class Stats:
             self._dropped.clear()
             self._warned.clear()
 
+    def _after_fork_in_child(self) -> None:
+        """A forked child counts its own rows: the parent's queued rows stay the parent's to write."""
+        self._lock = threading.Lock()
+        self.reset()
+
 
 STATS: Final = Stats()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=STATS._after_fork_in_child)

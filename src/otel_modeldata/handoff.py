@@ -1,0 +1,222 @@
+"""The queue between ``run()`` and the exporter, and the one thread that empties it.
+
+The SDK's ``Logger.emit`` costs about 10 us per record (it copies and checks every
+attribute under a lock): more than the rest of collection together. So ``run()`` only
+appends the collected rows to a queue bounded in rows, and this processor's thread makes
+the log records (through the SDK Logger, so they carry the resource, scope and trace
+context like any other) and hands them to the exporter in batches. What does not fit is
+refused and counted by the caller: the request thread never waits here.
+
+It replaces the SDK's BatchLogRecordProcessor for model data and keeps the meaning of its
+``OTEL_BLRP_SCHEDULE_DELAY`` and ``OTEL_BLRP_MAX_EXPORT_BATCH_SIZE``; the bound counts rows
+(``OTEL_MODELDATA_MAX_QUEUE_ROWS``) instead of records, because one record may hold
+100,000 rows. After ``fork()`` the child starts with an empty queue and a new thread: the
+rows queued before the fork belong to the parent, which writes them itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Any, Final, NamedTuple
+
+from opentelemetry._logs import Logger
+from opentelemetry.context import Context, attach, detach, set_value
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.resources import Resource
+
+from . import schema
+from .stats import STATS
+
+_log = logging.getLogger("otel_modeldata")
+
+EMIT_FAILED: Final = "emit_failed"
+EXPORT_FAILED: Final = "export_failed"
+SHUT_DOWN: Final = "shut_down"
+_SUPPRESS_INSTRUMENTATION_KEY: Final = "suppress_instrumentation"
+
+
+class Pending(NamedTuple):
+    """One collected value waiting to become a log record."""
+
+    timestamp: int
+    context: Context
+    body: list[Any]
+    attributes: dict[str, Any]
+
+
+class Handoff(LogRecordProcessor):
+    """A queue of :class:`Pending` values bounded in rows, emitted and exported by one thread.
+
+    Records emitted on its logger by that thread are collected in :meth:`on_emit` and
+    exported together; ``force_flush()`` and ``shutdown()`` are the provider's, so flushing
+    the LoggerProvider writes every row queued before the call.
+    """
+
+    def __init__(
+        self, exporter: LogRecordExporter, *, max_rows: int, batch_size: int, delay_millis: int
+    ) -> None:
+        self._exporter = exporter
+        self.max_rows = max_rows
+        self.batch_size = batch_size
+        self.delay = delay_millis / 1000
+        self._logger: Logger | None = None
+        self._reset(closed=False)
+        _live.add(self)
+
+    def _reset(self, *, closed: bool) -> None:
+        self._lock = threading.Lock()
+        self._has_work = threading.Condition(self._lock)
+        self._progress = threading.Condition(self._lock)
+        self._queue: deque[Pending] = deque()
+        self._emitted: list[ReadableLogRecord] = []
+        self._rows = 0
+        self._queued = 0
+        self._done = 0
+        self._flush_to = 0
+        self._closed = closed
+        self._thread: threading.Thread | None = None
+
+    def bind(self, logger: Logger) -> None:
+        """The logger whose records come back here (it belongs to the provider this processor is on)."""
+        self._logger = logger
+
+    @property
+    def rows_queued(self) -> int:
+        """Rows collected and not yet handed to the exporter."""
+        return self._rows
+
+    def put(self, item: Pending) -> bool:
+        """Queue ``item``; False (nothing queued) when it does not fit or the queue is shut down."""
+        n = len(item.body)
+        with self._lock:
+            if self._closed or self._rows + n > self.max_rows:
+                return False
+            self._rows += n
+            self._queued += 1
+            self._queue.append(item)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="otel_modeldata", daemon=True)
+                self._thread.start()
+            elif len(self._queue) in (1, self.batch_size):
+                self._has_work.notify()
+        return True
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        """Keep a record emitted on this provider for the next export (which follows at once)."""
+        self._emitted.append(
+            ReadableLogRecord(
+                log_record=log_record.log_record,
+                resource=log_record.resource or Resource.get_empty(),
+                instrumentation_scope=log_record.instrumentation_scope,
+                limits=log_record.limits,
+            )
+        )
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Wait until every value queued before this call is exported; False on timeout."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        with self._lock:
+            target = self._queued
+            self._flush_to = max(self._flush_to, target)
+            self._has_work.notify()
+            while self._done < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._progress.wait(remaining):
+                    return self._done >= target
+        return self._exporter.force_flush(int(max(deadline - time.monotonic(), 0) * 1000))
+
+    def shutdown(self, timeout_millis: int = 30_000) -> None:
+        """Export what is queued, then stop; rows still queued at the deadline are counted as dropped."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            self._has_work.notify()
+        if thread is not None:
+            thread.join(timeout_millis / 1000)
+        with self._lock:
+            left = list(self._queue)
+            self._queue.clear()
+            self._rows = 0
+        for item in left:
+            _count_drop(item, SHUT_DOWN)
+        self._exporter.shutdown()  # type: ignore[no-untyped-call]
+
+    def _take(self) -> list[Pending] | None:
+        """The next batch, after waiting for a full one, a flush or the delay; None to stop."""
+        with self._lock:
+            while not self._queue and not self._closed:
+                self._has_work.wait()
+            if not self._urgent():
+                self._has_work.wait(self.delay)
+            if not self._queue:
+                return None
+            return [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+
+    def _urgent(self) -> bool:
+        return len(self._queue) >= self.batch_size or self._closed or self._flush_to > self._done
+
+    def _work(self) -> None:
+        while (batch := self._take()) is not None:
+            token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+            try:
+                self._export(batch)
+            finally:
+                detach(token)
+            with self._lock:
+                self._rows -= sum(len(item.body) for item in batch)
+                self._done += len(batch)
+                self._progress.notify_all()
+
+    def _export(self, batch: list[Pending]) -> None:
+        assert self._logger is not None, "Handoff.bind() was not called"
+        emitted: list[Pending] = []
+        for item in batch:
+            try:
+                self._logger.emit(
+                    timestamp=item.timestamp,
+                    context=item.context,
+                    body=item.body,
+                    attributes=item.attributes,
+                    event_name=schema.EVENT_NAME,
+                )
+                emitted.append(item)
+            except Exception:
+                _log.exception("otel_modeldata: could not make a log record of collected rows")
+                _count_drop(item, EMIT_FAILED)
+        records, self._emitted = self._emitted, []
+        if not records:
+            return
+        try:
+            self._exporter.export(records)
+        except Exception:
+            _log.exception("otel_modeldata: the exporter raised")
+            for item in emitted:
+                _count_drop(item, EXPORT_FAILED)
+
+
+def _count_drop(item: Pending, reason: str) -> None:
+    STATS.drop(
+        reason,
+        len(item.body),
+        model=str(item.attributes.get(schema.MODEL_NAME, "")),
+        designation=str(item.attributes.get(schema.DESIGNATION, "")),
+        accepted=True,
+    )
+
+
+_live: weakref.WeakSet[Handoff] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for handoff in list(_live):
+        handoff._reset(closed=handoff._closed)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
