@@ -24,7 +24,10 @@ Side by side in one run, alternating round by round:
 
 Both ``ours`` and ``floor`` export to a discarding LogRecordExporter, so only the request
 path is timed: our CSV encoding runs later on the processor's background thread (its CPU
-cost is measured by ``export_throughput.py``). Two extra variants for shape a:
+cost is measured by ``export_throughput.py``). Ours makes its log records on that thread
+too (``otel_modeldata.handoff``), where the floor makes them in ``run()``; so for shape a
+the run also measures CPU per call with everything included: process CPU time over a block
+of calls and the flush that follows it (all threads), divided by the calls. Two extra variants for shape a:
 ``ours+encoding`` with that background encoding running (the destination discards the bytes),
 to show the contention, and ``ours untraced``, the default set-up of an application without
 tracing, where ``@collect_io`` records no span (the global tracer is a no-op).
@@ -234,7 +237,7 @@ def setup(tmp: str) -> Env:
     assert handle.logger_provider is not None
     assert handle.exporter is not None
     handle.exporter._destination = _bench.DiscardingDestination()
-    ours_processor = _bench.batch_processor(handle.logger_provider)
+    ours_processor = _bench.handoff(handle.logger_provider)
     floor = Floor()
     discard = DiscardingExporter()
     ours_processor._exporter = discard
@@ -289,6 +292,41 @@ def measure(shape: Shape, env: Env, with_encoding: bool) -> dict[str, list[int]]
     return _bench.interleave(variants, shape.rounds, between)
 
 
+def measure_cpu(shape: Shape, env: Env) -> dict[str, list[int]]:
+    """Process CPU nanoseconds per call over a block plus its flush: work on every thread included."""
+    run = make_run(shape.prediction)
+    ours = otel_modeldata.collect_io(MODEL)(make_run(shape.prediction))
+    floor = env.floor.wrap(shape, make_run(shape.prediction))
+    traced = providers._runtime
+    assert traced is not None
+    untraced = replace(traced, tracer=trace.NoOpTracer())
+
+    def block(fn: Callable[[Any], Any], rt: providers.Runtime = traced) -> Callable[[], list[int]]:
+        def timed() -> list[int]:
+            providers._runtime = rt
+            try:
+                start = time.process_time_ns()
+                for _ in range(shape.calls):
+                    fn(shape.data)
+                env.handle.force_flush()
+                env.floor.provider.force_flush()
+                return [(time.process_time_ns() - start) // shape.calls]
+            finally:
+                providers._runtime = traced
+
+        return timed
+
+    variants = {
+        "bare": block(run),
+        "ours": block(ours),
+        "ours untraced": block(ours, untraced),
+        "floor": block(floor),
+    }
+    for timed in variants.values():
+        timed()
+    return _bench.interleave(variants, shape.rounds)
+
+
 def profile(env: Env, quick: bool) -> None:
     """Profile shape a's decorated call: pyinstrument's call tree, then the top functions."""
     shape = make_shapes(quick)[0]
@@ -317,12 +355,18 @@ def main() -> None:
         for shape in make_shapes(args.quick):
             samples = measure(shape, env, with_encoding=shape.key == "a")
             results[shape.key] = {name: _bench.Summary.of(s) for name, s in samples.items()}
+        cpu = {name: _bench.Summary.of(s) for name, s in measure_cpu(make_shapes(args.quick)[0], env).items()}
         elapsed = time.perf_counter() - started
         env.handle.shutdown()
-    report(results, make_shapes(args.quick), elapsed)
+    report(results, cpu, make_shapes(args.quick), elapsed)
 
 
-def report(results: dict[str, dict[str, _bench.Summary]], shapes: list[Shape], elapsed: float) -> None:
+def report(
+    results: dict[str, dict[str, _bench.Summary]],
+    cpu: dict[str, _bench.Summary],
+    shapes: list[Shape],
+    elapsed: float,
+) -> None:
     def added(s: dict[str, _bench.Summary], name: str, stat: str) -> float:
         return float(getattr(s[name], stat)) - s["bare"].median
 
@@ -377,6 +421,14 @@ def report(results: dict[str, dict[str, _bench.Summary]], shapes: list[Shape], e
                 f"fixed {_bench.us(as_ - marginal * ns)} us/call"
             )
     print()
+    print(
+        "Shape a, CPU per call on all threads (block of calls + its flush; median of "
+        f"{cpu['bare'].n} blocks), minus the undecorated call:"
+    )
+    base = cpu["bare"].median
+    for name in ("ours", "ours untraced", "floor"):
+        print(f"  {name:<14} +{_bench.us(cpu[name].median - base)} us")
+    print()
     print(f"(measured in {elapsed:.0f} s)")
     print("RESULT hot_path  ratio = ours added / floor added (median; p99 in brackets); ours added median")
     for shape in shapes:
@@ -395,6 +447,11 @@ def report(results: dict[str, dict[str, _bench.Summary]], shapes: list[Shape], e
             f"  a     without tracing        ratio {ratio:5.2f}  [{ratio99:5.2f}]   "
             f"ours +{_bench.us(added(a, 'ours untraced', 'median'))} us/call  (no span; the floor has one)"
         )
+    cpu_ours, cpu_floor = cpu["ours"].median - base, cpu["floor"].median - base
+    print(
+        f"  a     CPU per call, all threads  ratio {cpu_ours / cpu_floor:5.2f}          "
+        f"ours +{_bench.us(cpu_ours)} us/call, floor +{_bench.us(cpu_floor)} us/call"
+    )
 
 
 if __name__ == "__main__":

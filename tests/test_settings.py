@@ -34,12 +34,20 @@ def test_environment_variables() -> None:
             "OTEL_MODELDATA_WEBSERVICE": "svc",
             "OTEL_MODELDATA_MODEL_VERSION": "12",
             "OTEL_MODELDATA_MAX_ROWS_PER_CALL": "10",
+            "OTEL_MODELDATA_MAX_QUEUE_ROWS": "20",
+            "OTEL_BLRP_SCHEDULE_DELAY": "250",
+            "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "64",
         }
     )
     assert (settings.enabled, settings.strict, settings.local_dir) == (False, True, "/data")
     assert settings.identity == Identity("sub", "rg", "ws", "svc")
     assert settings.model_version == "12"
     assert settings.max_rows_per_call == 10
+    assert (settings.max_queue_rows, settings.schedule_delay_millis, settings.export_batch_size) == (
+        20,
+        250,
+        64,
+    )
 
 
 def test_webservice_falls_back_to_the_service_name() -> None:
@@ -92,6 +100,12 @@ def test_bad_integer_warns_and_keeps_the_default(caplog: pytest.LogCaptureFixtur
     with caplog.at_level(logging.WARNING):
         assert Settings.from_env({"OTEL_MODELDATA_MAX_ROWS_PER_CALL": "-3"}).max_rows_per_call == 100_000
     assert "OTEL_MODELDATA_MAX_ROWS_PER_CALL" in caplog.text
+
+
+def test_a_queue_smaller_than_one_call_is_refused_naming_both_variables() -> None:
+    environ = {"OTEL_MODELDATA_MAX_QUEUE_ROWS": "500", "OTEL_MODELDATA_MAX_ROWS_PER_CALL": "1000"}
+    with pytest.raises(ConfigurationError, match=r"MAX_QUEUE_ROWS \(500\).*MAX_ROWS_PER_CALL \(1000\)"):
+        Settings.from_env(environ)
 
 
 def test_secrets_stay_out_of_repr() -> None:
