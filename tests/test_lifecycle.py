@@ -63,6 +63,19 @@ def test_rows_are_flushed_on_sigterm_and_the_process_still_dies_of_it(tmp_path: 
     assert written_rows(tmp_path) == 50
 
 
+def test_sigterm_inside_the_queues_critical_section_still_flushes_and_dies(tmp_path: Path) -> None:
+    ending = """
+    handoff = otel_modeldata.providers._runtime.handoff
+    with handoff._lock:  # where run() is when appending: the handler must not wait for this lock
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(1000))
+    signal.pause()
+    """
+    result = run_script(tmp_path, ending)
+    assert result.returncode == -signal.SIGTERM, result.stderr
+    assert written_rows(tmp_path) == 50
+
+
 def test_the_applications_own_sigterm_handler_is_kept(tmp_path: Path) -> None:
     setup = """
     def graceful(signum, frame):

@@ -40,7 +40,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 SPAN_NAME: Final = "modeldata.run"
 UNSUPPORTED_INPUT: Final = "unsupported_input"
 TOO_MANY_ROWS: Final = "too_many_rows"
-QUEUE_FULL: Final = "queue_full"
 _MISSING: Final = object()
 
 
@@ -93,8 +92,9 @@ def _emit(
     if table.columns:
         attributes[schema.FEATURE_NAMES] = table.columns
     STATS.add(ACCEPTED, len(rows))
-    if not rt.handoff.put(Pending(time.time_ns(), get_current(), rows, attributes)):
-        STATS.drop(QUEUE_FULL, len(rows), model=model, designation=designation, accepted=True)
+    refused = rt.handoff.put(Pending(time.time_ns(), get_current(), rows, attributes))
+    if refused is not None:
+        STATS.drop(refused, len(rows), model=model, designation=designation, accepted=True)
     return len(rows)
 
 

@@ -35,6 +35,7 @@ from .stats import STATS
 
 _log = logging.getLogger("otel_modeldata")
 
+QUEUE_FULL: Final = "queue_full"
 EMIT_FAILED: Final = "emit_failed"
 EXPORT_FAILED: Final = "export_failed"
 SHUT_DOWN: Final = "shut_down"
@@ -91,12 +92,14 @@ class Handoff(LogRecordProcessor):
         """Rows collected and not yet handed to the exporter."""
         return self._rows
 
-    def put(self, item: Pending) -> bool:
-        """Queue ``item``; False (nothing queued) when it does not fit or the queue is shut down."""
+    def put(self, item: Pending) -> str | None:
+        """Queue ``item``: None, or why nothing was queued (:data:`QUEUE_FULL`, :data:`SHUT_DOWN`)."""
         n = len(item.body)
         with self._lock:
-            if self._closed or self._rows + n > self.max_rows:
-                return False
+            if self._closed:
+                return SHUT_DOWN
+            if self._rows + n > self.max_rows:
+                return QUEUE_FULL
             self._rows += n
             self._queued += 1
             self._queue.append(item)
@@ -105,7 +108,7 @@ class Handoff(LogRecordProcessor):
                 self._thread.start()
             elif len(self._queue) in (1, self.batch_size):
                 self._has_work.notify()
-        return True
+        return None
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         """Keep a record emitted on this provider for the next export (which follows at once)."""

@@ -227,9 +227,20 @@ def _shutdown_active() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    _shutdown_active()
+    """Flush on another thread, then die of SIGTERM as the application would have.
+
+    The handler runs on the main thread between two bytecodes, possibly while that thread
+    holds the queue's or the counters' lock; flushing right here could wait for that lock forever.
+    """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=_shutdown_then_terminate, name="otel_modeldata-sigterm").start()
+
+
+def _shutdown_then_terminate() -> None:
+    try:
+        _shutdown_active()
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _report_losses() -> None:
