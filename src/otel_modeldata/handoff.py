@@ -95,20 +95,31 @@ class Handoff(LogRecordProcessor):
     def put(self, item: Pending) -> str | None:
         """Queue ``item``: None, or why nothing was queued (:data:`QUEUE_FULL`, :data:`SHUT_DOWN`)."""
         n = len(item.body)
+        queue = self._queue
         with self._lock:
+            # No calls in here: a thread can only lose the GIL at a call, and one that lost it
+            # holding this lock would make every other caller wait for it.
             if self._closed:
                 return SHUT_DOWN
-            if self._rows + n > self.max_rows:
+            rows = self._rows + n
+            if rows > self.max_rows:
                 return QUEUE_FULL
-            self._rows += n
+            self._rows = rows
             self._queued += 1
-            self._queue.append(item)
+            queue.append(item)
+            start = self._thread is None
+        if start:
+            self._start()
+        elif len(queue) == self.batch_size:
+            with self._lock:
+                self._has_work.notify()
+        return None
+
+    def _start(self) -> None:
+        with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="otel_modeldata", daemon=True)
                 self._thread.start()
-            elif len(self._queue) in (1, self.batch_size):
-                self._has_work.notify()
-        return None
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         """Keep a record emitted on this provider for the next export (which follows at once)."""
@@ -151,14 +162,16 @@ class Handoff(LogRecordProcessor):
         self._exporter.shutdown()  # type: ignore[no-untyped-call]
 
     def _take(self) -> list[Pending] | None:
-        """The next batch, after waiting for a full one, a flush or the delay; None to stop."""
+        """The next batch (maybe empty) after a full batch, a flush or the delay; None to stop.
+
+        ``put()`` wakes this thread only for a full batch: a notification per call would
+        run Python code under the lock that every caller needs, and threads then queue on it.
+        """
         with self._lock:
-            while not self._queue and not self._closed:
-                self._has_work.wait()
             if not self._urgent():
                 self._has_work.wait(self.delay)
             if not self._queue:
-                return None
+                return None if self._closed else []
             return [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
 
     def _urgent(self) -> bool:
@@ -166,6 +179,8 @@ class Handoff(LogRecordProcessor):
 
     def _work(self) -> None:
         while (batch := self._take()) is not None:
+            if not batch:
+                continue
             token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
             try:
                 self._export(batch)
