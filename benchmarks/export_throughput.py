@@ -14,15 +14,19 @@ Part 1, the exporter alone, on the local default (bytes to a file on disk, page 
   All records of a batch go to one partition file. Ours and the limit alternate batch by
   batch; both files are truncated (untimed) now and then so they stay small.
 
-Part 2, end to end: a decorated trivial ``run()`` called flat out with shape a (one input row
-of 6 floats, one prediction row) on one thread, the real exporter writing through the
-BatchLogRecordProcessor (default settings) on its background thread. It must keep up:
-after ``force_flush()``, ``rows_written == rows_accepted`` and ``rows_unaccounted == 0``.
-CPU seconds are ``time.process_time`` of the whole process (both threads).
+Part 2, end to end: a decorated trivial ``run()`` called with shape a (one input row of 6
+floats, one prediction row: 2 values of 1 row per call) on one thread, the rows queued by
+our ``Handoff`` (default settings: at most ``OTEL_MODELDATA_MAX_QUEUE_ROWS`` = 100,000 rows,
+batches of 512 values) whose one background thread ("otel_modeldata") makes the log records
+and calls the real exporter. It must keep up: after ``force_flush()``,
+``rows_written == rows_accepted``, ``rows_unaccounted == 0`` and nothing dropped (a full
+queue would show as ``rows_dropped["queue_full"]``). CPU seconds are
+``time.process_time`` of the whole process (both threads).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import glob
 import logging
@@ -165,15 +169,17 @@ def end_to_end(tmp: str, seconds: float) -> dict[str, Any]:
     """Decorated calls as fast as the pipeline sustains with the real exporter; the books must balance.
 
     Called flat out, one thread outruns the exporter thread (they share the GIL) and the
-    queue overflows. So the caller paces itself on the queue: when it holds 3/4 of
-    ``OTEL_BLRP_MAX_QUEUE_SIZE`` records it sleeps 1 ms at a time (letting the exporter run)
-    until the queue is below half. The rate measured is then what the whole pipeline
-    sustains without loss; the flat-out rate and its loss are reported too.
+    queue overflows (refused rows are counted as ``rows_dropped["queue_full"]``). So the
+    caller paces itself on the queue: when ``Handoff.rows_queued`` reaches 3/4 of its bound
+    (``max_rows``, ``OTEL_MODELDATA_MAX_QUEUE_ROWS`` rows) it sleeps 1 ms at a time (letting
+    the exporter thread run) until fewer than half of ``max_rows`` rows are queued. The rate
+    measured is then what the whole pipeline sustains without loss; the flat-out rate and
+    its loss are reported too.
     """
     handle = otel_modeldata.configure(local_dir=os.path.join(tmp, "e2e"))
     assert handle.logger_provider is not None
-    queue = _bench.batch_processor(handle.logger_provider)._queue
-    high, low = queue.maxlen * 3 // 4, queue.maxlen // 2
+    handoff = _bench.handoff(handle.logger_provider)
+    high, low = handoff.max_rows * 3 // 4, handoff.max_rows // 2
     rng = random.Random(11)
     data = [[rng.random() for _ in range(6)]]
     prediction = [rng.random()]
@@ -195,8 +201,8 @@ def end_to_end(tmp: str, seconds: float) -> dict[str, Any]:
             for _ in range(10):
                 run(data)
             calls += 10
-            if mode == "paced" and len(queue) >= high:
-                while len(queue) >= low:
+            if mode == "paced" and handoff.rows_queued >= high:
+                while handoff.rows_queued >= low:
                     time.sleep(0.001)
                     waits += 1
         t_loop = time.perf_counter()
@@ -210,6 +216,8 @@ def end_to_end(tmp: str, seconds: float) -> dict[str, Any]:
             "flush_seconds": t1 - t_loop,
             "cpu": cpu1 - cpu0,
             "stats": otel_modeldata.stats(),
+            "max_rows": handoff.max_rows,
+            "watermarks": (high, low),
         }
     handle.shutdown()
     return out
@@ -231,10 +239,16 @@ def profile(quick: bool) -> None:
 
 
 def main() -> None:
-    args = _bench.options(__doc__.splitlines()[0], lambda p: p.add_argument("--profile", action="store_true"))
+    def extra(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--profile", action="store_true")
+
+    args = _bench.options(__doc__.splitlines()[0], extra)
     _bench.header("export_throughput: rows per second through the exporter", args.quick)
-    logging.getLogger("otel_modeldata").setLevel(logging.ERROR)
-    logging.getLogger("opentelemetry").setLevel(logging.ERROR)  # "Queue full, dropping Log." (counted below)
+    ours = logging.getLogger("otel_modeldata")
+    ours.setLevel(logging.ERROR)
+    # "model data dropped: ... reason=queue_full" when flat out: counted in the stats printed below
+    ours.addFilter(lambda record: not record.getMessage().startswith("model data dropped"))
+    logging.getLogger("opentelemetry").setLevel(logging.ERROR)
     if args.profile:
         profile(args.quick)
         return
@@ -267,7 +281,12 @@ def main() -> None:
             and st["rows_unaccounted"] == 0
             and not st["rows_dropped"]
         )
-        waits = f", {e['waits']} waits of 1 ms" if mode == "paced" else ""
+        high, low = e["watermarks"]
+        waits = (
+            f", {e['waits']} waits of 1 ms (from {high:,} rows queued until below {low:,})"
+            if mode == "paced"
+            else ""
+        )
         print(
             f"End to end, {mode} (shape a, decorated run() for {e['loop_seconds']:.1f} s{waits}, "
             f"then force_flush {e['flush_seconds']:.2f} s): {e['calls']:,} calls, "
@@ -297,9 +316,11 @@ def main() -> None:
         f"calls), kept up: {'yes' if e['ok'] else 'NO'}"
     )
     f = e2e["flat out"]
+    dropped = f["stats"]["rows_dropped"]
     print(
         f"  end to end (a), flat out: {_bench.rate(f['calls'] / f['seconds'])} calls/s, "
-        f"{f['stats']['rows_unaccounted']:,} of {f['stats']['rows_accepted']:,} rows lost (queue full)"
+        f"{dropped.get('queue_full', 0):,} of {f['stats']['rows_accepted']:,} rows dropped as queue_full "
+        f"(queue bound {f['max_rows']:,} rows), {f['stats']['rows_unaccounted']:,} unaccounted"
     )
 
 
