@@ -1,8 +1,9 @@
 """Counters that make every loss visible: rows accepted, written, dropped (by reason), failed.
 
-A row is *accepted* when collection hands it to OpenTelemetry. It then ends as
-*written*, *dropped* (refused with a reason) or *failed* (the destination refused the
-write); the difference is what OpenTelemetry lost on the way (a full queue).
+A row is *accepted* when collection has converted it for the export queue. It then ends
+as *written*, *dropped* (refused with a reason, a full queue included) or *failed* (the
+destination refused the write); the difference is still queued, or was lost when a flush
+timed out.
 """
 
 from __future__ import annotations
