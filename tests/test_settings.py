@@ -102,6 +102,17 @@ def test_bad_integer_warns_and_keeps_the_default(caplog: pytest.LogCaptureFixtur
     assert "OTEL_MODELDATA_MAX_ROWS_PER_CALL" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("environ", "overrides"),
+    [({"OTEL_MODELDATA_MAX_QUEUE_ROWS": "500"}, {}), ({}, {"max_queue_rows": 500})],
+)
+def test_a_smaller_queue_alone_lowers_the_rows_kept_per_call(
+    environ: dict[str, str], overrides: dict[str, int]
+) -> None:
+    settings = Settings.from_env(environ, **overrides)
+    assert (settings.max_queue_rows, settings.max_rows_per_call) == (500, 500)
+
+
 def test_a_queue_smaller_than_one_call_is_refused_naming_both_variables() -> None:
     environ = {"OTEL_MODELDATA_MAX_QUEUE_ROWS": "500", "OTEL_MODELDATA_MAX_ROWS_PER_CALL": "1000"}
     with pytest.raises(ConfigurationError, match=r"MAX_QUEUE_ROWS \(500\).*MAX_ROWS_PER_CALL \(1000\)"):

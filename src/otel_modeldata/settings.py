@@ -42,7 +42,8 @@ MODEL_VERSION: Final = "OTEL_MODELDATA_MODEL_VERSION"
 """Model version used when the code gives none, default ``1``."""
 
 MAX_ROWS_PER_CALL: Final = "OTEL_MODELDATA_MAX_ROWS_PER_CALL"
-"""Rows kept from one collected value, default ``100000``; the rest are counted as dropped."""
+"""Rows kept from one collected value, default ``100000`` or the queue bound if smaller; the rest are
+counted as dropped."""
 
 MAX_QUEUE_ROWS: Final = "OTEL_MODELDATA_MAX_QUEUE_ROWS"
 """Rows that may wait to become log records, default ``100000``; more are counted as ``queue_full``."""
@@ -150,6 +151,11 @@ class Settings:
             appinsights_connection_string=env.get(APPINSIGHTS_CONNECTION_STRING) or None,
         )
         resolved = replace(resolved, **overrides)
+        if "max_rows_per_call" not in overrides and not (env.get(MAX_ROWS_PER_CALL) or "").strip():
+            # Only the queue was made smaller: a call can then keep no more rows than it holds.
+            resolved = replace(
+                resolved, max_rows_per_call=min(resolved.max_rows_per_call, resolved.max_queue_rows)
+            )
         resolved._validate()
         return resolved
 
