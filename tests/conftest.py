@@ -12,6 +12,7 @@ import otel_modeldata
 from otel_modeldata.stats import STATS
 
 from csvfiles import BlobStore, LocalStore, Store
+from gates import Gate
 
 pytest_plugins: list[str] = ["_appinsights", "_azurite"]
 
@@ -63,3 +64,11 @@ def store_collector(store: Store) -> Iterator[otel_modeldata.ModelDataHandle]:
     handle = store.configure()
     yield handle
     handle.shutdown()
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    """A gate for the exporting thread, opened at the end of the test whatever happened."""
+    closed = Gate()
+    yield closed
+    closed.opened.set()

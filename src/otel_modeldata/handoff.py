@@ -17,10 +17,8 @@ rows queued before the fork belong to the parent, which writes them itself.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import weakref
 from collections import deque
 from typing import Any, Final, NamedTuple
 
@@ -31,6 +29,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
 from . import schema
+from .forking import after_fork_in_child
 from .stats import STATS
 
 _log = logging.getLogger("otel_modeldata")
@@ -68,7 +67,7 @@ class Handoff(LogRecordProcessor):
         self.delay = delay_millis / 1000
         self._logger: Logger | None = None
         self._reset(closed=False)
-        _live.add(self)
+        after_fork_in_child(self._after_fork)
 
     def _reset(self, *, closed: bool) -> None:
         self._lock = threading.Lock()
@@ -82,6 +81,10 @@ class Handoff(LogRecordProcessor):
         self._flush_to = 0
         self._closed = closed
         self._thread: threading.Thread | None = None
+
+    def _after_fork(self) -> None:
+        """The child starts empty: the rows queued before the fork are the parent's to write."""
+        self._reset(closed=self._closed)
 
     def bind(self, logger: Logger) -> None:
         """The logger whose records come back here (it belongs to the provider this processor is on)."""
@@ -226,15 +229,3 @@ def _count_drop(item: Pending, reason: str) -> None:
         designation=str(item.attributes.get(schema.DESIGNATION, "")),
         accepted=True,
     )
-
-
-_live: weakref.WeakSet[Handoff] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for handoff in list(_live):
-        handoff._reset(closed=handoff._closed)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -89,6 +89,15 @@ class ModelDataHandle:
 
 
 _lock = threading.RLock()
+
+
+def _new_lock_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 _handle: ModelDataHandle | None = None
 _runtime: Runtime | None = None
 _exit_hooks_installed = False

@@ -9,10 +9,11 @@ timed out.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import Counter
 from typing import Final
+
+from .forking import after_fork_in_child
 
 _log = logging.getLogger("otel_modeldata")
 
@@ -32,6 +33,7 @@ class Stats:
         self._counts: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
         self._warned: set[tuple[str, ...]] = set()
+        after_fork_in_child(self._after_fork_in_child)
 
     def add(self, name: str, n: int = 1) -> None:
         """Add ``n`` to counter ``name``."""
@@ -94,6 +96,3 @@ class Stats:
 
 
 STATS: Final = Stats()
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=STATS._after_fork_in_child)

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Final
 
+from ..forking import after_fork_in_child
 from ..layout import file_name, header_tag
 
 #: How often one append may move on to another file before it gives up (a loop guard).
@@ -48,6 +49,11 @@ class Destination(ABC):
 
     def __init__(self) -> None:
         self._files: dict[tuple[str, bytes], _FileChoice] = {}
+        self._lock = threading.Lock()
+        after_fork_in_child(self._after_fork)
+
+    def _after_fork(self) -> None:
+        """New locks in a forked child (the parent's exporting thread may have held one)."""
         self._lock = threading.Lock()
 
     def append(self, folder: str, header: bytes, payload: bytes) -> None:

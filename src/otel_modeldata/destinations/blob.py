@@ -369,6 +369,14 @@ class BlobDestination(Destination):
         except _Stopped as stop:
             raise DestinationError(f"{what}: {stop}") from None
 
+    def _after_fork(self) -> None:
+        super()._after_fork()
+        self._state_lock = threading.Lock()
+        self._path_locks = {}
+        closed, self._closed = self._closed.is_set(), threading.Event()
+        if closed:
+            self._closed.set()
+
     def _path_lock(self, path: str) -> threading.Lock:
         with self._state_lock:
             return self._path_locks.setdefault(path, threading.Lock())
