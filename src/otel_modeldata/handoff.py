@@ -100,8 +100,8 @@ class Handoff(LogRecordProcessor):
         n = len(item.body)
         queue = self._queue
         with self._lock:
-            # No calls in here: a thread can only lose the GIL at a call, and one that lost it
-            # holding this lock would make every other caller wait for it.
+            # Every calling thread takes this lock: plain attribute work only, thread start and
+            # wake-up outside.
             if self._closed:
                 return SHUT_DOWN
             rows = self._rows + n
