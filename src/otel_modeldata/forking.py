@@ -6,14 +6,18 @@ that instant stays locked there for ever, and the child's first export would wai
 
 from __future__ import annotations
 
+import inspect
 import os
 import weakref
 from collections.abc import Callable
 
 
 def after_fork_in_child(method: Callable[[], None]) -> None:
-    """Call the bound ``method`` in every child forked from now on, for as long as its object lives."""
+    """Call ``method`` in every child forked from now on; a bound method, for as long as its object lives."""
     if not hasattr(os, "register_at_fork"):
+        return
+    if not inspect.ismethod(method):
+        os.register_at_fork(after_in_child=method)
         return
     ref = weakref.WeakMethod(method)
 

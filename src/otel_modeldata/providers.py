@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from .exporter import ModelDataLogExporter
+from .forking import after_fork_in_child
 from .handoff import Handoff
 from .settings import Settings
 from .stats import FAILED, STATS, UNACCOUNTED
@@ -96,8 +97,8 @@ def _new_lock_in_child() -> None:
     _lock = threading.RLock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_lock_in_child)
+after_fork_in_child(_new_lock_in_child)
+
 _handle: ModelDataHandle | None = None
 _runtime: Runtime | None = None
 _exit_hooks_installed = False
