@@ -45,7 +45,8 @@ import logging
 import random
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -247,6 +248,18 @@ def setup(tmp: str) -> Env:
     return Env(handle, ours_processor, floor, _bench.batch_processor(floor.provider), discard)
 
 
+@contextmanager
+def untraced() -> Iterator[None]:
+    """The default set-up of an application without tracing: ``@collect_io`` records no span."""
+    traced = providers._runtime
+    assert traced is not None
+    providers._runtime = replace(traced, tracer=trace.NoOpTracer())
+    try:
+        yield
+    finally:
+        providers._runtime = traced
+
+
 def measure(shape: Shape, env: Env, with_encoding: bool) -> dict[str, list[int]]:
     run = make_run(shape.prediction)
     ours = otel_modeldata.collect_io(MODEL)(make_run(shape.prediction))
@@ -263,16 +276,9 @@ def measure(shape: Shape, env: Env, with_encoding: bool) -> dict[str, list[int]]
         env.ours_processor._exporter = real_exporter
         return _bench.time_calls(ours, shape.data, shape.calls)
 
-    traced = providers._runtime
-    assert traced is not None
-    untraced = replace(traced, tracer=trace.NoOpTracer())
-
     def ours_untraced_block() -> list[int]:
-        providers._runtime = untraced
-        try:
+        with untraced():
             return _bench.time_calls(ours, shape.data, shape.calls)
-        finally:
-            providers._runtime = traced
 
     variants: dict[str, Callable[[], list[int]]] = {
         "bare": lambda: _bench.time_calls(run, shape.data, shape.calls),
@@ -300,29 +306,23 @@ def measure_cpu(shape: Shape, env: Env) -> dict[str, list[int]]:
     run = make_run(shape.prediction)
     ours = otel_modeldata.collect_io(MODEL)(make_run(shape.prediction))
     floor = env.floor.wrap(shape, make_run(shape.prediction))
-    traced = providers._runtime
-    assert traced is not None
-    untraced = replace(traced, tracer=trace.NoOpTracer())
 
-    def block(fn: Callable[[Any], Any], rt: providers.Runtime = traced) -> Callable[[], list[int]]:
+    def block(fn: Callable[[Any], Any], traced: bool = True) -> Callable[[], list[int]]:
         def timed() -> list[int]:
-            providers._runtime = rt
-            try:
+            with nullcontext() if traced else untraced():
                 start = time.process_time_ns()
                 for _ in range(shape.calls):
                     fn(shape.data)
                 env.handle.force_flush()
                 env.floor.provider.force_flush()
                 return [(time.process_time_ns() - start) // shape.calls]
-            finally:
-                providers._runtime = traced
 
         return timed
 
     variants = {
         "bare": block(run),
         "ours": block(ours),
-        "ours untraced": block(ours, untraced),
+        "ours untraced": block(ours, traced=False),
         "floor": block(floor),
     }
     for timed in variants.values():
