@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -134,9 +134,14 @@ def configure(**overrides: Any) -> ModelDataHandle:
 def _logger_provider(
     settings: Settings, resource: Resource
 ) -> tuple[LoggerProvider, ModelDataLogExporter, Handoff]:
-    """A LoggerProvider of our own whose only processor queues the rows and exports them."""
+    """A LoggerProvider of our own whose only processor queues the rows and exports them.
+
+    Its limits are explicit: the application's ``OTEL_ATTRIBUTE_*`` and
+    ``OTEL_LOGRECORD_ATTRIBUTE_*`` limits are for its own telemetry, and cutting or dropping
+    our attributes would cut the partition path, the header and the ids, or lose the rows.
+    """
     exporter = ModelDataLogExporter(settings)
-    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False, log_record_limits=_no_limits())
     handoff = Handoff(
         exporter,
         max_rows=settings.max_queue_rows,
@@ -146,6 +151,17 @@ def _logger_provider(
     provider.add_log_record_processor(handoff)
     handoff.bind(provider.get_logger(SCOPE))
     return provider, exporter, handoff
+
+
+def _no_limits() -> LogRecordLimits:
+    """Limits that never truncate a value nor drop an attribute (and read no environment variable)."""
+    unset = LogRecordLimits.UNSET
+    return LogRecordLimits(
+        max_attributes=unset,
+        max_attribute_length=unset,
+        max_log_record_attributes=unset,
+        max_log_record_attribute_length=unset,
+    )
 
 
 def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider | None:
