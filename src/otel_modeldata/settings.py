@@ -192,6 +192,11 @@ class Settings:
         return bool(self.storage_connection_string or self.storage_account_url)
 
 
+def strict_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """``OTEL_MODELDATA_STRICT`` read on its own, for when the other settings could not be resolved."""
+    return _Source(os.environ if environ is None else environ, {}).boolean("strict", False)
+
+
 class _Source:
     """Raw values by keyword, from the overrides or the environment, with the name to blame.
 
