@@ -21,12 +21,13 @@ _ISOLATED_PREFIXES = ("OTEL_MODELDATA_", "APPLICATIONINSIGHTS_", "AZURE_STORAGE_
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test starts without our variables and with fresh counters."""
+    """Each test starts without our variables, with fresh counters and collection not yet configured."""
     for name in list(os.environ):
         if name.startswith(_ISOLATED_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.setenv("OTEL_BLRP_SCHEDULE_DELAY", "50")
     STATS.reset()
+    otel_modeldata.providers._stopped = None  # the previous test's shutdown stops collection
     yield
     handle = otel_modeldata.providers._handle
     if handle is not None:

@@ -13,7 +13,7 @@ import pytest
 
 import otel_modeldata
 
-from csvfiles import data_files, read_rows
+from csvfiles import Store, data_files, read_rows
 
 SCRIPT = """
 import os, signal, sys
@@ -133,3 +133,28 @@ def test_losses_are_reported_at_shutdown(local_root: Path, caplog: pytest.LogCap
         handle.shutdown()
     assert "rows not written" in caplog.text
     assert "wrong_feature_count" in caplog.text
+
+
+def test_after_shutdown_calls_are_counted_and_nothing_is_written_anywhere(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    handle = store.configure()
+    labels = otel_modeldata.ModelDataCollector("closing", designation="labels")
+
+    @otel_modeldata.collect_io("closing")
+    def run(data: list[list[int]]) -> list[int]:
+        return [sum(row) for row in data]
+
+    run([[1, 2]])
+    handle.shutdown()
+    written = store.files()
+    accepted = otel_modeldata.stats()["rows_accepted"]
+    with caplog.at_level("WARNING", logger="otel_modeldata"):
+        assert [run([[3, 4]]) for _ in range(3)] == [[7]] * 3
+        labels.collect([[1]])
+    assert otel_modeldata.stats()["rows_accepted"] == accepted
+    assert not (tmp_path / "modeldata-local").exists()
+    assert store.files() == written
+    assert otel_modeldata.stats()["calls_not_collected"] == {"shut_down": 4}
+    assert caplog.text.count("collection was shut down") == 1

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
+import otel_modeldata
 from otel_modeldata import ConfigurationError, Settings
 from otel_modeldata.layout import Identity
+from otel_modeldata.settings import KEYWORDS
 
 
 def test_defaults() -> None:
@@ -72,6 +75,7 @@ def test_configuration_precedence_override_wins() -> None:
         ("OTEL_MODELDATA_WEBSERVICE", "x\x00"),
         ("OTEL_MODELDATA_MODEL_VERSION", "1/2"),
         ("OTEL_MODELDATA_CONTAINER", "a/b"),
+        ("OTEL_MODELDATA_CONTAINER", "Model_Data"),
         ("OTEL_MODELDATA_BLOB_PREFIX", "ok/../up"),
     ],
 )
@@ -129,3 +133,120 @@ def test_secrets_stay_out_of_repr() -> None:
     assert settings.uses_blob_storage
     assert "SECRET" not in repr(settings)
     assert "SECRET" not in str(settings)
+
+
+#: Each configure() keyword: a value given as text or as its own type, and what it becomes.
+ACCEPTED: list[tuple[str, object, object]] = [
+    ("enabled", "false", False),
+    ("enabled", False, False),
+    ("strict", "1", True),
+    ("strict", True, True),
+    ("local_dir", Path("/data/collected"), "/data/collected"),
+    ("subscription_id", "sub", "sub"),
+    ("resource_group", "rg", "rg"),
+    ("workspace", "ws", "ws"),
+    ("webservice", "svc", "svc"),
+    ("model_version", 3, "3"),
+    ("max_rows_per_call", "10", 10),
+    ("max_queue_rows", "5000", 5000),
+    ("max_queue_rows", 5000, 5000),
+    ("schedule_delay_millis", "250", 250),
+    ("export_batch_size", 64, 64),
+    (
+        "storage_connection_string",
+        "BlobEndpoint=http://127.0.0.1:1/acct;",
+        "BlobEndpoint=http://127.0.0.1:1/acct;",
+    ),
+    ("storage_account_url", "https://acct.blob.core.windows.net", "https://acct.blob.core.windows.net"),
+    ("container", "model-data-2", "model-data-2"),
+    ("blob_prefix", "team-a/scoring", "team-a/scoring"),
+    (
+        "appinsights_connection_string",
+        "InstrumentationKey=00000000-0000-0000-0000-000000000000",
+        "InstrumentationKey=00000000-0000-0000-0000-000000000000",
+    ),
+]
+
+#: Each configure() keyword: values that can never work.
+REFUSED: list[tuple[str, object]] = [
+    ("enabled", "maybe"),
+    ("enabled", 2),
+    ("strict", "yes please"),
+    ("local_dir", ""),
+    ("local_dir", b"/data"),
+    ("subscription_id", "a/b"),
+    ("resource_group", ""),
+    ("workspace", ".."),
+    ("webservice", ["svc"]),
+    ("model_version", True),
+    ("model_version", 1.5),
+    ("max_rows_per_call", 0),
+    ("max_rows_per_call", True),
+    ("max_queue_rows", "5000x"),
+    ("max_queue_rows", 2.5),
+    ("schedule_delay_millis", "0"),
+    ("export_batch_size", "1e3"),
+    ("storage_connection_string", b"AccountKey=abc"),
+    ("storage_account_url", 42),
+    ("container", "Model_Data"),
+    ("container", "ab"),
+    ("container", "a" * 64),
+    ("container", "a--b"),
+    ("container", "-ab"),
+    ("container", "ab-"),
+    ("container", "$root"),
+    ("blob_prefix", "ok/../up"),
+    ("blob_prefix", 7),
+    ("appinsights_connection_string", 42),
+]
+
+
+def _resolved(settings: Settings, keyword: str) -> object:
+    holder = settings.identity if hasattr(settings.identity, keyword) else settings
+    return getattr(holder, keyword)
+
+
+def test_the_keyword_tables_cover_every_configure_keyword() -> None:
+    assert {case[0] for case in ACCEPTED} == set(KEYWORDS) == {case[0] for case in REFUSED}
+
+
+@pytest.mark.parametrize(("keyword", "given", "expected"), ACCEPTED)
+def test_every_keyword_takes_its_own_type_or_text_parsed_like_the_variable(
+    keyword: str, given: object, expected: object
+) -> None:
+    assert _resolved(Settings.from_env({}, **{keyword: given}), keyword) == expected
+
+
+@pytest.mark.parametrize(("keyword", "given"), REFUSED)
+def test_every_keyword_refuses_a_value_that_can_never_work_naming_the_setting(
+    keyword: str, given: object
+) -> None:
+    with pytest.raises(ConfigurationError, match=rf"{keyword} \({KEYWORDS[keyword]}\)"):
+        Settings.from_env({}, **{keyword: given})
+
+
+def test_configure_parses_enabled_false_and_refuses_a_bad_queue_bound(local_root: Path) -> None:
+    with pytest.raises(ConfigurationError, match="max_queue_rows"):
+        otel_modeldata.configure(local_dir=str(local_root), max_queue_rows="lots")
+    assert not otel_modeldata.configure(local_dir=str(local_root), enabled="false").settings.enabled
+
+
+def test_a_container_breaking_azures_rules_in_the_environment_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"OTEL_MODELDATA_CONTAINER.*'Model_Data'"):
+        Settings.from_env({"OTEL_MODELDATA_CONTAINER": "Model_Data"})
+
+
+def test_a_keyword_given_as_none_is_not_given() -> None:
+    settings = Settings.from_env({"OTEL_MODELDATA_LOCAL_DIR": "/env"}, local_dir=None, max_queue_rows=None)
+    assert (settings.local_dir, settings.max_queue_rows) == ("/env", 100_000)
+
+
+def test_an_empty_connection_string_keyword_keeps_the_azure_variable_out() -> None:
+    environ = {"AZURE_STORAGE_CONNECTION_STRING": "BlobEndpoint=http://127.0.0.1:1/other;"}
+    assert Settings.from_env(environ).uses_blob_storage
+    assert not Settings.from_env(environ, storage_connection_string="").uses_blob_storage
+
+
+def test_an_unsafe_service_name_is_refused_naming_otel_service_name() -> None:
+    with pytest.raises(ConfigurationError, match=r"^OTEL_SERVICE_NAME .*path separator"):
+        Settings.from_env({"OTEL_SERVICE_NAME": "payments/fraud-scorer"})

@@ -15,23 +15,25 @@ import signal
 import threading
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry import trace
-from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from .exporter import ModelDataLogExporter
 from .forking import after_fork_in_child
-from .handoff import Handoff
-from .settings import Settings
+from .handoff import SHUT_DOWN, Handoff
+from .settings import ConfigurationError, Settings, strict_requested
 from .stats import FAILED, STATS, UNACCOUNTED
 
 _log = logging.getLogger("otel_modeldata")
 
 SCOPE = "otel_modeldata"
+CONFIGURATION_ERROR: Final = "configuration_error"
+_COUNTED: Final = " (calls counted in otel_modeldata.stats()['calls_not_collected'])"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,12 @@ class ModelDataHandle:
         return ok
 
     def shutdown(self) -> None:
-        """Flush, stop the providers and report any loss; idempotent. ``configure()`` may run again."""
-        global _handle, _runtime
+        """Flush, stop the providers and report any loss; idempotent.
+
+        Collection then stays off (calls are counted, not collected) rather than coming back
+        configured from the environment alone; an explicit ``configure()`` may start it again.
+        """
+        global _handle, _runtime, _stopped
         with _lock:
             if self._closed:
                 return
@@ -78,6 +84,7 @@ class ModelDataHandle:
             if _handle is self:
                 _handle = None
                 _runtime = None
+                _stopped = SHUT_DOWN
         if self.logger_provider is not None:
             self.logger_provider.shutdown()
         if self.tracer_provider is not None:
@@ -101,6 +108,8 @@ after_fork_in_child(_new_lock_in_child)
 
 _handle: ModelDataHandle | None = None
 _runtime: Runtime | None = None
+_stopped: str | None = None
+"""Why collection is off with no handle: :data:`SHUT_DOWN` or :data:`CONFIGURATION_ERROR`."""
 _exit_hooks_installed = False
 
 
@@ -108,15 +117,16 @@ def configure(**overrides: Any) -> ModelDataHandle:
     """Set up model-data collection from ``OTEL_MODELDATA_*`` variables; keyword overrides win.
 
     Call once at start-up. A second call returns the handle of the first (and warns if
-    its arguments differ) so nothing is exported twice.
+    its arguments differ) so nothing is exported twice. After ``shutdown()`` it starts anew.
     """
-    global _handle, _runtime
+    global _handle, _runtime, _stopped
     with _lock:
         if _handle is not None:
             if overrides and Settings.from_env(**overrides) != _handle.settings:
                 _log.warning("otel_modeldata.configure() was already called; keeping the first settings")
             return _handle
         settings = Settings.from_env(**overrides)
+        _stopped = None
         if not settings.enabled:
             _handle = ModelDataHandle(settings)
             _runtime = None
@@ -134,9 +144,14 @@ def configure(**overrides: Any) -> ModelDataHandle:
 def _logger_provider(
     settings: Settings, resource: Resource
 ) -> tuple[LoggerProvider, ModelDataLogExporter, Handoff]:
-    """A LoggerProvider of our own whose only processor queues the rows and exports them."""
+    """A LoggerProvider of our own whose only processor queues the rows and exports them.
+
+    Its limits are explicit: the application's ``OTEL_ATTRIBUTE_*`` and
+    ``OTEL_LOGRECORD_ATTRIBUTE_*`` limits are for its own telemetry, and cutting or dropping
+    our attributes would cut the partition path, the header and the ids, or lose the rows.
+    """
     exporter = ModelDataLogExporter(settings)
-    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False, log_record_limits=_no_limits())
     handoff = Handoff(
         exporter,
         max_rows=settings.max_queue_rows,
@@ -146,6 +161,17 @@ def _logger_provider(
     provider.add_log_record_processor(handoff)
     handoff.bind(provider.get_logger(SCOPE))
     return provider, exporter, handoff
+
+
+def _no_limits() -> LogRecordLimits:
+    """Limits that never truncate a value nor drop an attribute (and read no environment variable)."""
+    unset = LogRecordLimits.UNSET
+    return LogRecordLimits(
+        max_attributes=unset,
+        max_attribute_length=unset,
+        max_log_record_attributes=unset,
+        max_log_record_attribute_length=unset,
+    )
 
 
 def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider | None:
@@ -180,25 +206,49 @@ def _tracer(provider: TracerProvider | None) -> trace.Tracer:
 
 
 def runtime() -> Runtime | None:
-    """The active runtime, or ``None`` when collection is disabled.
+    """The active runtime, or ``None`` when collection is disabled or stopped.
 
     Without an explicit :func:`configure`, the first collection configures itself from the
     environment (the local folder by default); when ``opentelemetry-instrument`` built our
-    exporter, spans join its global tracer provider.
+    exporter, spans join its global tracer provider. After ``shutdown()`` or a configuration
+    that failed that way, calls are counted in ``stats()`` and not collected.
     """
     current = _runtime
     if current is not None or _handle is not None:
         return current
-    with _lock:
-        if _runtime is not None or _handle is not None:
-            return _runtime
-        if ModelDataLogExporter.built_from_environment:
-            settings = Settings.from_env()
-            if not settings.enabled:
-                return None
-            return _adopt_global(settings)
-    configure()
-    return _runtime
+    stopped = _stopped
+    if stopped is None:
+        with _lock:
+            if _runtime is None and _handle is None and _stopped is None:
+                _configure_lazily()
+            current, stopped = _runtime, _stopped
+    if stopped is not None and STATS.not_collected(stopped) and stopped == SHUT_DOWN:
+        _log.warning("otel_modeldata: collection was shut down; later calls are not collected%s", _COUNTED)
+    return current
+
+
+def _configure_lazily() -> None:
+    """Configure from the environment; if that fails, log once and stop collection.
+
+    The error must not reach every ``run()`` call of an application that never called
+    ``configure()``, unless strict mode asks for it.
+    """
+    global _stopped
+    try:
+        if not ModelDataLogExporter.built_from_environment:
+            configure()
+            return
+        settings = Settings.from_env()
+        if settings.enabled:
+            _adopt_global(settings)
+    except Exception as exc:
+        if strict_requested():
+            raise
+        _stopped = CONFIGURATION_ERROR
+        if isinstance(exc, ConfigurationError):
+            _log.error("otel_modeldata: model data is not collected: %s%s", exc, _COUNTED)
+        else:
+            _log.exception("otel_modeldata: model data is not collected: configuration failed%s", _COUNTED)
 
 
 def _adopt_global(settings: Settings) -> Runtime:

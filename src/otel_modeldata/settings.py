@@ -3,14 +3,18 @@
 Precedence is keyword override > environment variable > default, as in the
 OpenTelemetry SDK. Names that go into partition paths are checked here, at start-up,
 so a bad value fails ``configure()`` with the variable's name instead of a request.
+A bad boolean or number in the environment warns and keeps the default (as the SDK does);
+the same mistake in a ``configure()`` keyword is refused, since the code can be fixed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Final
 
 from .layout import Identity, InvalidNameError, check_name
@@ -58,12 +62,14 @@ STORAGE_CONNECTION_STRING: Final = "OTEL_MODELDATA_STORAGE_CONNECTION_STRING"
 """Azure Storage connection string; falls back to ``AZURE_STORAGE_CONNECTION_STRING``."""
 
 AZURE_STORAGE_CONNECTION_STRING: Final = "AZURE_STORAGE_CONNECTION_STRING"
+"""The Azure SDKs' usual variable, used when ``OTEL_MODELDATA_STORAGE_CONNECTION_STRING`` is unset."""
 
 STORAGE_ACCOUNT_URL: Final = "OTEL_MODELDATA_STORAGE_ACCOUNT_URL"
 """Blob account URL used with azure-identity's ``DefaultAzureCredential`` (no key in the pod)."""
 
 CONTAINER: Final = "OTEL_MODELDATA_CONTAINER"
-"""Blob container, default ``modeldata``; created when missing if the credential may."""
+"""Blob container, default ``modeldata``; created when missing if the credential may. Azure's rules
+apply: 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit."""
 
 BLOB_PREFIX: Final = "OTEL_MODELDATA_BLOB_PREFIX"
 """Folders in front of ``<subscriptionid>/...`` inside the container, default empty."""
@@ -72,6 +78,7 @@ APPINSIGHTS_CONNECTION_STRING: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 """When set, spans go to Application Insights (model data never does)."""
 
 SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
+"""The OpenTelemetry service name: the default of ``OTEL_MODELDATA_WEBSERVICE``."""
 
 DEFAULT_LOCAL_DIR: Final = "./modeldata-local"
 DEFAULT_NAME: Final = "default"
@@ -84,6 +91,30 @@ DEFAULT_CONTAINER: Final = "modeldata"
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
+_CONTAINER_NAME: Final = re.compile(r"[a-z0-9](?:-?[a-z0-9])*")
+
+#: Every ``configure()`` keyword and the variable it overrides.
+KEYWORDS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "enabled": ENABLED,
+        "strict": STRICT,
+        "local_dir": LOCAL_DIR,
+        "subscription_id": SUBSCRIPTION_ID,
+        "resource_group": RESOURCE_GROUP,
+        "workspace": WORKSPACE,
+        "webservice": WEBSERVICE,
+        "model_version": MODEL_VERSION,
+        "max_rows_per_call": MAX_ROWS_PER_CALL,
+        "max_queue_rows": MAX_QUEUE_ROWS,
+        "schedule_delay_millis": SCHEDULE_DELAY,
+        "export_batch_size": EXPORT_BATCH_SIZE,
+        "storage_connection_string": STORAGE_CONNECTION_STRING,
+        "storage_account_url": STORAGE_ACCOUNT_URL,
+        "container": CONTAINER,
+        "blob_prefix": BLOB_PREFIX,
+        "appinsights_connection_string": APPINSIGHTS_CONNECTION_STRING,
+    }
+)
 
 
 class ConfigurationError(ValueError):
@@ -111,66 +142,49 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Resolve settings from ``environ`` (default ``os.environ``), then apply ``overrides``."""
-        env = os.environ if environ is None else environ
-        identity_overrides = {
-            k: overrides.pop(k)
-            for k in ("subscription_id", "resource_group", "workspace", "webservice")
-            if k in overrides
-        }
-        unknown = set(overrides) - {f.name for f in fields(cls)}
+        """Resolve settings from ``environ`` (default ``os.environ``), then apply ``overrides``.
+
+        A keyword given as ``None`` counts as not given. Unknown keywords are a ``TypeError``;
+        a value that can never work is a :class:`ConfigurationError` naming the setting.
+        """
+        unknown = set(overrides) - set(KEYWORDS)
         if unknown:
             raise TypeError(f"unknown configure() argument(s): {', '.join(sorted(unknown))}")
-        identity = Identity(
-            subscription_id=_name(env, SUBSCRIPTION_ID, identity_overrides.get("subscription_id")),
-            resource_group=_name(env, RESOURCE_GROUP, identity_overrides.get("resource_group")),
-            workspace=_name(env, WORKSPACE, identity_overrides.get("workspace")),
-            webservice=_name(
-                env,
-                WEBSERVICE,
-                identity_overrides.get("webservice"),
-                default=env.get(SERVICE_NAME) or DEFAULT_NAME,
-            ),
-        )
+        source = _Source(os.environ if environ is None else environ, overrides)
         resolved = cls(
-            enabled=_bool(env, ENABLED, True),
-            strict=_bool(env, STRICT, False),
-            local_dir=env.get(LOCAL_DIR) or DEFAULT_LOCAL_DIR,
-            identity=identity,
-            model_version=_name(env, MODEL_VERSION, None, default=DEFAULT_MODEL_VERSION),
-            max_rows_per_call=_positive_int(env, MAX_ROWS_PER_CALL, DEFAULT_MAX_ROWS_PER_CALL),
-            max_queue_rows=_positive_int(env, MAX_QUEUE_ROWS, DEFAULT_MAX_QUEUE_ROWS),
-            schedule_delay_millis=_positive_int(env, SCHEDULE_DELAY, DEFAULT_SCHEDULE_DELAY),
-            export_batch_size=_positive_int(env, EXPORT_BATCH_SIZE, DEFAULT_EXPORT_BATCH_SIZE),
-            storage_connection_string=env.get(STORAGE_CONNECTION_STRING)
-            or env.get(AZURE_STORAGE_CONNECTION_STRING)
-            or None,
-            storage_account_url=env.get(STORAGE_ACCOUNT_URL) or None,
-            container=env.get(CONTAINER) or DEFAULT_CONTAINER,
-            blob_prefix=env.get(BLOB_PREFIX, ""),
-            appinsights_connection_string=env.get(APPINSIGHTS_CONNECTION_STRING) or None,
+            enabled=source.boolean("enabled", True),
+            strict=source.boolean("strict", False),
+            local_dir=source.path("local_dir", DEFAULT_LOCAL_DIR),
+            identity=Identity(
+                subscription_id=source.name("subscription_id", DEFAULT_NAME),
+                resource_group=source.name("resource_group", DEFAULT_NAME),
+                workspace=source.name("workspace", DEFAULT_NAME),
+                webservice=source.name("webservice", DEFAULT_NAME, fallback=SERVICE_NAME),
+            ),
+            model_version=source.name("model_version", DEFAULT_MODEL_VERSION, numbers=True),
+            max_rows_per_call=source.positive_int("max_rows_per_call", DEFAULT_MAX_ROWS_PER_CALL),
+            max_queue_rows=source.positive_int("max_queue_rows", DEFAULT_MAX_QUEUE_ROWS),
+            schedule_delay_millis=source.positive_int("schedule_delay_millis", DEFAULT_SCHEDULE_DELAY),
+            export_batch_size=source.positive_int("export_batch_size", DEFAULT_EXPORT_BATCH_SIZE),
+            storage_connection_string=source.secret(
+                "storage_connection_string", fallback=AZURE_STORAGE_CONNECTION_STRING
+            ),
+            storage_account_url=source.secret("storage_account_url"),
+            container=source.container(),
+            blob_prefix=source.prefix(),
+            appinsights_connection_string=source.secret("appinsights_connection_string"),
         )
-        resolved = replace(resolved, **overrides)
-        if "max_rows_per_call" not in overrides and not (env.get(MAX_ROWS_PER_CALL) or "").strip():
+        if not source.given("max_rows_per_call"):
             # Only the queue was made smaller: a call can then keep no more rows than it holds.
             resolved = replace(
                 resolved, max_rows_per_call=min(resolved.max_rows_per_call, resolved.max_queue_rows)
             )
-        resolved._validate()
-        return resolved
-
-    def _validate(self) -> None:
-        _check(self.model_version, MODEL_VERSION)
-        _check(self.container, CONTAINER)
-        for part in filter(None, self.blob_prefix.split("/")):
-            _check(part, BLOB_PREFIX)
-        if self.max_rows_per_call < 1:
-            raise ConfigurationError(f"{MAX_ROWS_PER_CALL} must be a positive integer")
-        if self.max_queue_rows < self.max_rows_per_call:
+        if resolved.max_queue_rows < resolved.max_rows_per_call:
             raise ConfigurationError(
-                f"{MAX_QUEUE_ROWS} ({self.max_queue_rows}) must be at least "
-                f"{MAX_ROWS_PER_CALL} ({self.max_rows_per_call}), or large calls could never be queued"
+                f"{MAX_QUEUE_ROWS} ({resolved.max_queue_rows}) must be at least "
+                f"{MAX_ROWS_PER_CALL} ({resolved.max_rows_per_call}), or large calls could never be queued"
             )
+        return resolved
 
     @property
     def uses_blob_storage(self) -> bool:
@@ -178,40 +192,128 @@ class Settings:
         return bool(self.storage_connection_string or self.storage_account_url)
 
 
-def _check(value: str, variable: str) -> str:
+def strict_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """``OTEL_MODELDATA_STRICT`` read on its own, for when the other settings could not be resolved."""
+    return _Source(os.environ if environ is None else environ, {}).boolean("strict", False)
+
+
+class _Source:
+    """Raw values by keyword, from the overrides or the environment, with the name to blame.
+
+    A value is named in errors as ``keyword (VARIABLE)`` when it came from ``configure()``,
+    and as the variable it was read from otherwise (``OTEL_SERVICE_NAME``, say).
+    """
+
+    def __init__(self, env: Mapping[str, str], overrides: Mapping[str, Any]) -> None:
+        self._env = env
+        self._overrides = overrides
+
+    def given(self, keyword: str) -> bool:
+        """Whether ``keyword`` was set at all, as a keyword or in the environment."""
+        return self._overrides.get(keyword) is not None or bool(self._env.get(KEYWORDS[keyword], "").strip())
+
+    def _lookup(self, keyword: str, fallback: str | None = None) -> tuple[object, str, bool] | None:
+        """The raw value, where it came from, and whether that was a keyword; None when unset."""
+        variable = KEYWORDS[keyword]
+        value = self._overrides.get(keyword)
+        if value is not None:
+            return value, f"{keyword} ({variable})", True
+        for name in (variable, fallback):
+            raw = self._env.get(name, "") if name else ""
+            if raw.strip():
+                return raw, name if name == variable else f"{name} (the default of {variable})", False
+        return None
+
+    def boolean(self, keyword: str, default: bool) -> bool:
+        found = self._lookup(keyword)
+        if found is None:
+            return default
+        value, origin, from_keyword = found
+        if isinstance(value, bool):
+            return value
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        if from_keyword:
+            raise ConfigurationError(f"{origin} must be a boolean (or 'true'/'false'), got {value!r}")
+        _log.warning("%s=%r is not a boolean; using the default %s", origin, value, str(default).lower())
+        return default
+
+    def positive_int(self, keyword: str, default: int) -> int:
+        found = self._lookup(keyword)
+        if found is None:
+            return default
+        value, origin, from_keyword = found
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().isdecimal():
+            number = int(value)
+        if number is not None and number >= 1:
+            return number
+        if from_keyword:
+            raise ConfigurationError(f"{origin} must be a positive integer, got {value!r}")
+        _log.warning("%s=%r is not a positive integer; using the default %d", origin, value, default)
+        return default
+
+    def name(self, keyword: str, default: str, *, fallback: str | None = None, numbers: bool = False) -> str:
+        found = self._lookup(keyword, fallback)
+        if found is None:
+            return default
+        value, origin, _ = found
+        if numbers and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return _check(value, origin)
+
+    def path(self, keyword: str, default: str) -> str:
+        found = self._lookup(keyword)
+        if found is None:
+            return default
+        value, origin, _ = found
+        path = os.fspath(value) if isinstance(value, os.PathLike) else value
+        if not isinstance(path, str) or not path.strip():
+            raise ConfigurationError(f"{origin} must be a non-empty path (str or os.PathLike), got {value!r}")
+        return path
+
+    def secret(self, keyword: str, fallback: str | None = None) -> str | None:
+        """A connection string or URL; an empty keyword turns it off. Never quoted in errors."""
+        found = self._lookup(keyword, fallback)
+        if found is None:
+            return None
+        value, origin, _ = found
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{origin} must be a string, got {type(value).__name__}")
+        return value.strip() or None
+
+    def container(self) -> str:
+        found = self._lookup("container")
+        if found is None:
+            return DEFAULT_CONTAINER
+        value, origin, _ = found
+        name = _check(value, origin)
+        if not (3 <= len(name) <= 63 and _CONTAINER_NAME.fullmatch(name)):
+            raise ConfigurationError(
+                f"{origin} must follow Azure's rules for container names: 3-63 lowercase letters, digits "
+                f"and single hyphens, starting and ending with a letter or digit; got {name!r}"
+            )
+        return name
+
+    def prefix(self) -> str:
+        found = self._lookup("blob_prefix")
+        if found is None:
+            return ""
+        value, origin, _ = found
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{origin} must be a string, got {type(value).__name__}")
+        for part in filter(None, value.split("/")):
+            _check(part, origin)
+        return value
+
+
+def _check(value: object, origin: str) -> str:
     try:
-        return check_name(value, variable)
+        return check_name(value, origin)
     except InvalidNameError as exc:
         raise ConfigurationError(str(exc)) from None
-
-
-def _name(env: Mapping[str, str], variable: str, override: str | None, default: str = DEFAULT_NAME) -> str:
-    value = override if override is not None else (env.get(variable) or default)
-    return _check(value, variable)
-
-
-def _bool(env: Mapping[str, str], variable: str, default: bool) -> bool:
-    raw = env.get(variable)
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    _log.warning("%s=%r is not a boolean; using the default %s", variable, raw, str(default).lower())
-    return default
-
-
-def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
-    raw = env.get(variable)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        _log.warning("%s=%r is not a positive integer; using the default %d", variable, raw, default)
-        return default
-    return value

@@ -1,4 +1,5 @@
-"""Counters that make every loss visible: rows accepted, written, dropped (by reason), failed.
+"""Counters that make every loss visible: rows accepted, written, dropped (by reason), failed,
+and calls not collected at all (after shutdown, or with an invalid configuration).
 
 A row is *accepted* when collection has converted it for the export queue. It then ends
 as *written*, *dropped* (refused with a reason, a full queue included) or *failed* (the
@@ -22,6 +23,7 @@ WRITTEN: Final = "rows_written"
 FAILED: Final = "rows_failed"
 DROPPED: Final = "rows_dropped"
 UNACCOUNTED: Final = "rows_unaccounted"
+NOT_COLLECTED: Final = "calls_not_collected"
 _DROPPED_AFTER_ACCEPT: Final = "_rows_dropped_after_accept"
 
 
@@ -32,6 +34,7 @@ class Stats:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
+        self._not_collected: Counter[str] = Counter()
         self._warned: set[tuple[str, ...]] = set()
         after_fork_in_child(self._after_fork_in_child)
 
@@ -67,11 +70,21 @@ class Stats:
                 f" ({detail})" if detail else "",
             )
 
+    def not_collected(self, reason: str) -> bool:
+        """Count one call (a ``run()`` or a ``collect()``) not collected at all; True the first time.
+
+        Calls, not rows: when collection is off, the data is not even converted to be counted.
+        """
+        with self._lock:
+            self._not_collected[reason] += 1
+            return self._not_collected[reason] == 1
+
     def snapshot(self) -> dict[str, object]:
         """All counters as a plain dict, including drops by reason and rows not accounted for."""
         with self._lock:
             counts = dict(self._counts)
             dropped = dict(self._dropped)
+            not_collected = dict(self._not_collected)
         accepted = counts.get(ACCEPTED, 0)
         settled = counts.get(WRITTEN, 0) + counts.get(FAILED, 0) + counts.get(_DROPPED_AFTER_ACCEPT, 0)
         return {
@@ -80,6 +93,7 @@ class Stats:
             FAILED: counts.get(FAILED, 0),
             DROPPED: dropped,
             UNACCOUNTED: max(accepted - settled, 0),
+            NOT_COLLECTED: not_collected,
         }
 
     def reset(self) -> None:
@@ -87,6 +101,7 @@ class Stats:
         with self._lock:
             self._counts.clear()
             self._dropped.clear()
+            self._not_collected.clear()
             self._warned.clear()
 
     def _after_fork_in_child(self) -> None:
