@@ -30,7 +30,7 @@ from .csvfmt import refusal
 from .handoff import Pending
 from .layout import check_name
 from .providers import Runtime, runtime
-from .rows import to_table
+from .rows import Table, to_table
 from .stats import ACCEPTED, STATS
 
 _log = logging.getLogger("otel_modeldata")
@@ -40,6 +40,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 SPAN_NAME: Final = "modeldata.run"
 UNSUPPORTED_INPUT: Final = "unsupported_input"
 TOO_MANY_ROWS: Final = "too_many_rows"
+MISSING_FEATURE: Final = "missing_feature"
+EXTRA_FEATURE: Final = "extra_feature"
 _MISSING: Final = object()
 
 
@@ -79,6 +81,7 @@ def _emit(
             TOO_MANY_ROWS, len(rows) - settings.max_rows_per_call, model=model, designation=designation
         )
         rows = rows[: settings.max_rows_per_call]
+    _count_adjustments(table, len(rows), settings.strict, model, designation)
     if settings.strict:
         _check_rows(rows, table.columns, model, designation)
     attributes: dict[str, Any] = {
@@ -96,6 +99,18 @@ def _emit(
     if refused is not None:
         STATS.drop(refused, len(rows), model=model, designation=designation, accepted=True)
     return len(rows)
+
+
+def _count_adjustments(table: Table, kept: int, strict: bool, model: str, designation: str) -> None:
+    """Count (or, in strict mode, refuse) rows whose carried names did not match the declared ones."""
+    for cause, mismatch in ((MISSING_FEATURE, table.missing), (EXTRA_FEATURE, table.extra)):
+        if mismatch is None:
+            continue
+        if strict:
+            raise CollectionError(f"{model}/{designation}: {cause}: {', '.join(mismatch.names)}")
+        STATS.adjust(
+            cause, min(mismatch.rows, kept), model=model, designation=designation, columns=mismatch.names
+        )
 
 
 def _check_rows(rows: list[Any], columns: tuple[str, ...] | None, model: str, designation: str) -> None:
