@@ -21,6 +21,7 @@ from . import schema
 from .context import (
     Correlation,
     current_correlation,
+    current_request,
     end_correlation,
     get_request_id,
     new_id,
@@ -251,7 +252,9 @@ class ModelDataCollector:
     """The classic Azure ML collector API: ``ModelDataCollector("m", designation="inputs").collect(data)``.
 
     Collecting ``inputs`` starts a correlation in the current context; other designations
-    collected later in the same context reuse its id, as the classic scoring script expects.
+    collected later in the same request reuse its id, as the classic scoring script expects.
+    A server thread keeps its context between requests, so the correlation remembers its
+    request and a later request on the same thread starts its own.
     """
 
     def __init__(
@@ -289,7 +292,9 @@ class ModelDataCollector:
             expected_rows=correlation.input_rows,
         )
         if self.designation == schema.INPUTS:
-            start_correlation(Correlation(correlation.correlation_id, correlation.request_id, rows))
+            start_correlation(
+                Correlation(correlation.correlation_id, correlation.request_id, rows, current_request())
+            )
         return correlation.as_dict()
 
     def _correlation(self, user_correlation_id: str | Mapping[str, str]) -> Correlation:
@@ -302,7 +307,7 @@ class ModelDataCollector:
             return Correlation(cid, rid, rows)
         if user_correlation_id:
             return Correlation(str(user_correlation_id), request_id or str(user_correlation_id))
-        if self.designation != schema.INPUTS and current is not None:
+        if self.designation != schema.INPUTS and current is not None and current.is_current():
             return current
         cid = new_id()
         return Correlation(cid, request_id or cid)
