@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -192,7 +193,12 @@ def test_a_frame_with_a_superset_of_the_columns_keeps_its_values_types() -> None
 def test_a_frame_with_a_subset_of_the_columns_has_empty_cells_not_nan() -> None:
     result = to_table(pd.DataFrame({"income": [50000, 60000]}), designation="inputs", feature_names=NAMES)
     assert result.rows == [[None, 50000], [None, 60000]]
+    assert type(result.rows[0][1]) is int
     assert result.missing == Mismatch(("age",), 2)
+    frame = pd.DataFrame({"zip": ["x"], "income": [math.nan]})
+    (row,) = to_table(frame, designation="inputs", feature_names=["zip", "age", "income"]).rows
+    assert row[:2] == ["x", None]
+    assert math.isnan(row[2])
 
 
 def test_prediction_names_select_from_a_frame_or_dict_result() -> None:

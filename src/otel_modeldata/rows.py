@@ -213,14 +213,15 @@ def _frame(frame: Any, names: tuple[str, ...] | None) -> Table:
         return Table(carried, frame.to_numpy().tolist())
     match = _Match(carried, names)
     present = [(slot, p) for slot, p in enumerate(match.positions) if p is not None]
-    chosen = frame.iloc[:, [p for _, p in present]]
-    if match.missing:
-        chosen = chosen.set_axis([slot for slot, _ in present], axis=1)
-        for slot, p in enumerate(match.positions):
-            if p is None:
-                chosen[slot] = None  # an object column of None: empty cells, not NaN
-        chosen = chosen[list(range(len(names)))]
-    return match.table(chosen.to_numpy().tolist())
+    values = frame.iloc[:, [p for _, p in present]].to_numpy()
+    if not match.missing:
+        return match.table(values.tolist())
+    import numpy  # pandas is loaded, so numpy is: no new dependency
+
+    # Missing columns are None (empty cells), not NaN; the others keep their values and types.
+    cells = numpy.full((len(frame), len(names)), None, dtype=object)
+    cells[:, [slot for slot, _ in present]] = values
+    return match.table(cells.tolist())
 
 
 class _Match:
