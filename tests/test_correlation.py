@@ -98,6 +98,25 @@ def test_without_any_request_the_classic_flow_shares_one_id(
     assert [(r["y"], r["$aml_dc_correlation_id"]) for r in predictions] == [("30", scored["correlation_id"])]
 
 
+def test_a_span_of_the_scripts_own_does_not_split_one_request(
+    store_collector: otel_modeldata.ModelDataHandle, store: Store
+) -> None:
+    """No middleware and no traced server: the script's own span ends between inputs and predictions."""
+    tracer = TracerProvider().get_tracer("script")
+
+    def run() -> tuple[dict[str, str], dict[str, str]]:
+        with tracer.start_as_current_span("preprocess"):
+            scored = inputs_dc.collect([[4]])
+        return scored, prediction_dc.collect([40])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scored, predicted = pool.submit(run).result()
+    assert predicted == scored
+    assert store_collector.force_flush()
+    _, predictions = store.read_rows("reused", "predictions")
+    assert [(r["y"], r["$aml_dc_correlation_id"]) for r in predictions] == [("40", scored["correlation_id"])]
+
+
 def post(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(
         base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}

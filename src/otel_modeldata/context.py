@@ -36,15 +36,21 @@ class RequestMark:
     def is_current(self) -> bool:
         """Whether the request this mark was taken in is still the one in progress.
 
-        Only what was known when the mark was taken is compared: a span started later in
-        the same request does not end it. With nothing known (a plain script), it is.
+        Only what is known both then and now is compared: a span of the script's own that
+        starts or ends between two collects does not end the request. With nothing known
+        (a plain script), nothing says the request changed.
         """
         now = current_request()
-        if self.request_id is not None and self.request_id != now.request_id:
-            return False
-        if self.trace_id and self.trace_id != now.trace_id:
-            return False
-        return self.flask_request is None or self.flask_request == now.flask_request
+        return not (
+            _differ(self.request_id, now.request_id)
+            or _differ(self.trace_id, now.trace_id)
+            or _differ(self.flask_request, now.flask_request)
+        )
+
+
+def _differ(then: object, now: object) -> bool:
+    """Both known (not ``None``, ``0`` or empty) and different."""
+    return bool(then) and bool(now) and then != now
 
 
 def current_request() -> RequestMark:
