@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import otel_modeldata
 from _azurite import free_port
-from otel_modeldata import ModelDataCollector
+from otel_modeldata import ModelDataCollector, RequestIdMiddleware
 
 from csvfiles import Store
 
@@ -80,6 +80,34 @@ def test_a_later_request_on_the_same_thread_gets_its_own_correlation(
     ids = {d: {r["$aml_dc_correlation_id"] for r in store.read_rows("reused", d)[1]} for d in DESIGNATIONS}
     assert ids["inputs"] == ids["predictions"] == {scored["correlation_id"]}
     assert ids["labels"] == {labelled["correlation_id"]}
+
+
+def test_the_middleware_ends_the_correlation_even_when_a_client_reuses_its_request_id(
+    store_collector: otel_modeldata.ModelDataHandle, store: Store
+) -> None:
+    """Two requests with the same ``x-request-id`` (a client retrying) are still two requests."""
+    answers: list[dict[str, str]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/score":
+            answers.append(inputs_dc.collect([[5]]))
+        else:
+            answers.append(labels_dc.collect([8]))
+        start_response("200 OK", [])
+        return [b""]
+
+    served = RequestIdMiddleware(app)
+    environ = {"HTTP_X_REQUEST_ID": "retried-1"}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for path in ("/score", "/labels"):
+            pool.submit(served, {**environ, "PATH_INFO": path}, lambda *args: None).result()
+    scored, labelled = answers
+    assert labelled["correlation_id"] != scored["correlation_id"]
+    assert store_collector.force_flush()
+    _, labels = store.read_rows("reused", "labels")
+    assert [(r["label"], r["$aml_request_id"], r["$aml_dc_correlation_id"]) for r in labels] == [
+        ("8", "retried-1", labelled["correlation_id"])
+    ]
 
 
 def test_without_any_request_the_classic_flow_shares_one_id(
