@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from otel_modeldata.rows import UnsupportedInputError, to_table
+from otel_modeldata.rows import Mismatch, UnsupportedInputError, to_table
 
 
 def table(data: object, designation: str = "inputs", **kwargs: object) -> tuple[object, list[list[object]]]:
@@ -100,9 +101,150 @@ def test_series_of_predictions_and_labelled_series_row() -> None:
     assert table(pd.Series({"a": 1, "b": 2})) == (("a", "b"), [[1, 2]])
 
 
-def test_explicit_feature_names_override_carried_names() -> None:
-    frame = pd.DataFrame({"x": [1], "y": [2]})
-    assert table(frame, feature_names=["f1", "f2"]) == (("f1", "f2"), [[1, 2]])
+def test_declared_names_the_data_does_not_carry_are_empty_and_its_own_names_ignored() -> None:
+    result = to_table(pd.DataFrame({"x": [1], "y": [2]}), designation="inputs", feature_names=["f1", "f2"])
+    assert (result.columns, result.rows) == (("f1", "f2"), [[None, None]])
+    assert result.missing == Mismatch(("f1", "f2"), 1)
+    assert result.extra == Mismatch(("x", "y"), 1)
+
+
+NAMES = ["age", "income"]
+ROW = {"income": 50000, "age": 30}
+BY_NAME = [[30, 50000], [40, 60000]]
+ROWS = [ROW, {"income": 60000, "age": 40}]
+COLUMNS = {"income": [50000, 60000], "age": [30, 40]}
+STRUCTURED = np.array([(50000, 30), (60000, 40)], dtype=[("income", "i8"), ("age", "i8")])
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (ROWS, BY_NAME),
+        (COLUMNS, BY_NAME),
+        (ROW, [[30, 50000]]),
+        (pd.DataFrame(COLUMNS), BY_NAME),
+        (pd.DataFrame(COLUMNS).iloc[1], [[40, 60000]]),
+        (STRUCTURED, BY_NAME),
+        (json.dumps(ROWS), BY_NAME),
+        (json.dumps(COLUMNS), BY_NAME),
+        (json.dumps(ROW), [[30, 50000]]),
+        (json.dumps({"data": ROWS}).encode(), BY_NAME),
+        ({"data": ROWS}, BY_NAME),
+        ({"data": COLUMNS}, BY_NAME),
+        ({"data": ROW}, [[30, 50000]]),
+        ({"data": pd.DataFrame(COLUMNS)}, BY_NAME),
+    ],
+    ids=[
+        "records",
+        "columns",
+        "row",
+        "frame",
+        "labelled-series",
+        "structured",
+        "json-records",
+        "json-columns",
+        "json-row",
+        "json-wrapped-bytes",
+        "wrapped-records",
+        "wrapped-columns",
+        "wrapped-row",
+        "wrapped-frame",
+    ],
+)
+def test_named_data_is_taken_by_name_not_by_position(data: object, expected: list[list[object]]) -> None:
+    result = to_table(data, designation="inputs", feature_names=NAMES)
+    assert (result.columns, result.rows) == (tuple(NAMES), expected)
+    assert (result.missing, result.extra) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [{"income": 1, "zip": "x"}, {"income": 2, "zip": "y"}],
+        {"income": [1, 2], "zip": ["x", "y"]},
+        pd.DataFrame({"income": [1, 2], "zip": ["x", "y"]}),
+        np.array([(1, "x"), (2, "y")], dtype=[("income", "i8"), ("zip", "U1")]),
+    ],
+    ids=["records", "columns", "frame", "structured"],
+)
+def test_a_missing_name_is_an_empty_cell_and_an_extra_name_is_left_out(data: object) -> None:
+    result = to_table(data, designation="inputs", feature_names=NAMES)
+    assert result.rows == [[None, 1], [None, 2]]
+    assert result.missing == Mismatch(("age",), 2)
+    assert result.extra == Mismatch(("zip",), 2)
+
+
+def test_records_count_only_the_rows_that_lack_or_add_a_name() -> None:
+    result = to_table(
+        [ROW, {"age": 1}, {"age": 2, "income": 3, "zip": 4}], designation="i", feature_names=NAMES
+    )
+    assert result.rows == [[30, 50000], [1, None], [2, 3]]
+    assert result.missing == Mismatch(("income",), 1)
+    assert result.extra == Mismatch(("zip",), 1)
+
+
+def test_a_frame_with_a_superset_of_the_columns_keeps_its_values_types() -> None:
+    frame = pd.DataFrame({"zip": ["x"], "income": [50000], "age": [30.5]})
+    result = to_table(frame, designation="inputs", feature_names=NAMES)
+    assert result.rows == [[30.5, 50000]]
+    assert result.extra == Mismatch(("zip",), 1)
+
+
+def test_a_frame_with_a_subset_of_the_columns_has_empty_cells_not_nan() -> None:
+    result = to_table(pd.DataFrame({"income": [50000, 60000]}), designation="inputs", feature_names=NAMES)
+    assert result.rows == [[None, 50000], [None, 60000]]
+    assert type(result.rows[0][1]) is int
+    assert result.missing == Mismatch(("age",), 2)
+    frame = pd.DataFrame({"zip": ["x"], "income": [math.nan]})
+    (row,) = to_table(frame, designation="inputs", feature_names=["zip", "age", "income"]).rows
+    assert row[:2] == ["x", None]
+    assert math.isnan(row[2])
+
+
+def test_prediction_names_select_from_a_frame_or_dict_result() -> None:
+    frame = pd.DataFrame({"proba": [0.9, 0.2], "label": ["a", "b"]})
+    result = to_table(frame, designation="predictions", feature_names=["label", "proba"])
+    assert result.rows == [["a", 0.9], ["b", 0.2]]
+    result = to_table({"proba": [0.9], "label": ["a"]}, designation="predictions", feature_names=["label"])
+    assert result.rows == [["a"]]
+    assert result.extra == Mismatch(("proba",), 1)
+
+
+def test_unnamed_data_stays_positional() -> None:
+    for data in (
+        [[1, 2]],
+        np.array([[1, 2]]),
+        pd.DataFrame(np.array([[1, 2]])),
+        json.dumps({"data": [[1, 2]]}),
+    ):
+        result = to_table(data, designation="inputs", feature_names=NAMES)
+        assert (result.rows, result.missing, result.extra) == ([[1, 2]], None, None)
+
+
+def test_a_series_of_predictions_indexed_by_ids_stays_a_column() -> None:
+    series = pd.Series([0.1, 0.2], index=["id-1", "id-2"])
+    assert table(series, designation="predictions", feature_names=["score"]) == (("score",), [[0.1], [0.2]])
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"data": [1, 2], "age": [30, 40]}, (("data", "age"), [[1, 30], [2, 40]])),
+        ({"data": 5, "age": 30}, (("data", "age"), [[5, 30]])),
+        ({"data": [[1, 2]], "method": "predict"}, (None, [[1, 2]])),
+        ({"data": [[1, 2], [3, 4]], "ids": [7, 8]}, (None, [[1, 2], [3, 4]])),
+    ],
+    ids=["column-called-data", "row-with-data", "wrapper-with-options", "wrapper-with-ids"],
+)
+def test_a_data_key_is_the_request_wrapper_only_when_it_holds_the_rows(
+    data: dict[str, object], expected: tuple[object, list[list[object]]]
+) -> None:
+    assert table(data) == expected
+
+
+def test_a_feature_called_data_is_a_column() -> None:
+    result = to_table({"data": [1, 2], "age": [30, 40]}, designation="inputs", feature_names=["age", "data"])
+    assert result.rows == [[30, 1], [40, 2]]
 
 
 def test_text_that_is_not_json_is_one_value() -> None:

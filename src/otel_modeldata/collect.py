@@ -21,6 +21,7 @@ from . import schema
 from .context import (
     Correlation,
     current_correlation,
+    current_request,
     end_correlation,
     get_request_id,
     new_id,
@@ -30,7 +31,7 @@ from .csvfmt import refusal
 from .handoff import Pending
 from .layout import check_name
 from .providers import Runtime, runtime
-from .rows import to_table
+from .rows import Table, to_table
 from .stats import ACCEPTED, STATS
 
 _log = logging.getLogger("otel_modeldata")
@@ -40,6 +41,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 SPAN_NAME: Final = "modeldata.run"
 UNSUPPORTED_INPUT: Final = "unsupported_input"
 TOO_MANY_ROWS: Final = "too_many_rows"
+MISSING_FEATURE: Final = "missing_feature"
+EXTRA_FEATURE: Final = "extra_feature"
 _MISSING: Final = object()
 
 
@@ -79,6 +82,7 @@ def _emit(
             TOO_MANY_ROWS, len(rows) - settings.max_rows_per_call, model=model, designation=designation
         )
         rows = rows[: settings.max_rows_per_call]
+    _count_adjustments(table, len(rows), settings.strict, model, designation)
     if settings.strict:
         _check_rows(rows, table.columns, model, designation)
     attributes: dict[str, Any] = {
@@ -96,6 +100,18 @@ def _emit(
     if refused is not None:
         STATS.drop(refused, len(rows), model=model, designation=designation, accepted=True)
     return len(rows)
+
+
+def _count_adjustments(table: Table, kept: int, strict: bool, model: str, designation: str) -> None:
+    """Count (or, in strict mode, refuse) rows whose carried names did not match the declared ones."""
+    for cause, mismatch in ((MISSING_FEATURE, table.missing), (EXTRA_FEATURE, table.extra)):
+        if mismatch is None:
+            continue
+        if strict:
+            raise CollectionError(f"{model}/{designation}: {cause}: {', '.join(mismatch.names)}")
+        STATS.adjust(
+            cause, min(mismatch.rows, kept), model=model, designation=designation, columns=mismatch.names
+        )
 
 
 def _check_rows(rows: list[Any], columns: tuple[str, ...] | None, model: str, designation: str) -> None:
@@ -236,7 +252,9 @@ class ModelDataCollector:
     """The classic Azure ML collector API: ``ModelDataCollector("m", designation="inputs").collect(data)``.
 
     Collecting ``inputs`` starts a correlation in the current context; other designations
-    collected later in the same context reuse its id, as the classic scoring script expects.
+    collected later in the same request reuse its id, as the classic scoring script expects.
+    A server thread keeps its context between requests, so the correlation remembers its
+    request and a later request on the same thread starts its own.
     """
 
     def __init__(
@@ -274,7 +292,9 @@ class ModelDataCollector:
             expected_rows=correlation.input_rows,
         )
         if self.designation == schema.INPUTS:
-            start_correlation(Correlation(correlation.correlation_id, correlation.request_id, rows))
+            start_correlation(
+                Correlation(correlation.correlation_id, correlation.request_id, rows, current_request())
+            )
         return correlation.as_dict()
 
     def _correlation(self, user_correlation_id: str | Mapping[str, str]) -> Correlation:
@@ -287,7 +307,7 @@ class ModelDataCollector:
             return Correlation(cid, rid, rows)
         if user_correlation_id:
             return Correlation(str(user_correlation_id), request_id or str(user_correlation_id))
-        if self.designation != schema.INPUTS and current is not None:
+        if self.designation != schema.INPUTS and current is not None and current.is_current():
             return current
         cid = new_id()
         return Correlation(cid, request_id or cid)

@@ -1,29 +1,94 @@
 """Request and correlation ids carried in context variables (safe across threads and asyncio tasks).
 
 The request id comes from the web request (see :mod:`middleware`) or is set by hand; the
-correlation id ties the inputs of one scoring call to its predictions.
+correlation id ties the inputs of one scoring call to its predictions. A server thread
+serves many requests and keeps its context variables between them, so a correlation that
+outlives its call remembers the request it was started in (:class:`RequestMark`) and is
+reused only while that request is still the current one.
 """
 
 from __future__ import annotations
 
 import random
+import sys
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.trace import get_current_span
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMark:
+    """What tells one request from the next on the same thread, as far as it is known.
+
+    Our request id (set by the middleware or by hand), the trace id of the current span
+    (when the server is traced) and the Flask request object (when Flask is serving).
+    """
+
+    request_id: str | None
+    trace_id: int
+    flask_request: weakref.ref[Any] | None
+
+    def is_current(self) -> bool:
+        """Whether the request this mark was taken in is still the one in progress.
+
+        Only what is known both then and now is compared: a span of the script's own that
+        starts or ends between two collects does not end the request. With nothing known
+        (a plain script), nothing says the request changed.
+        """
+        now = current_request()
+        return not (
+            _differ(self.request_id, now.request_id)
+            or _differ(self.trace_id, now.trace_id)
+            or _differ(self.flask_request, now.flask_request)
+        )
+
+
+def _differ(then: object, now: object) -> bool:
+    """Both known (not ``None``, ``0`` or empty) and different."""
+    return bool(then) and bool(now) and then != now
+
+
+def current_request() -> RequestMark:
+    """The mark of the request in progress in this context."""
+    span_context = get_current_span().get_span_context()
+    return RequestMark(
+        _request_id.get(), span_context.trace_id if span_context.is_valid else 0, _flask_request()
+    )
+
+
+def _flask_request() -> weakref.ref[Any] | None:
+    """A weak reference to Flask's current request, if Flask is already imported and serving one."""
+    flask: Any = sys.modules.get("flask")
+    if flask is None or not flask.has_request_context():
+        return None
+    return weakref.ref(flask.request._get_current_object())
 
 
 @dataclass(frozen=True, slots=True)
 class Correlation:
-    """The ids shared by the records of one scoring call, and its input row count."""
+    """The ids shared by the records of one scoring call, and its input row count.
+
+    ``request`` is the request a classic collector started it in; ``None`` means its
+    starter (the decorator) ends it with the call.
+    """
 
     correlation_id: str
     request_id: str
     input_rows: int | None = None
+    request: RequestMark | None = None
 
     def as_dict(self) -> dict[str, str]:
         """The classic correlation context returned by ``ModelDataCollector.collect``."""
         return {"correlation_id": self.correlation_id, "request_id": self.request_id}
+
+    def is_current(self) -> bool:
+        """Whether later collections may still share this correlation (its request has not ended)."""
+        return self.request is None or self.request.is_current()
 
 
 _request_id: ContextVar[str | None] = ContextVar("otel_modeldata_request_id", default=None)

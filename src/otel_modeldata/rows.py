@@ -6,6 +6,12 @@ numpy and pandas are recognised without importing them, so they stay optional, a
 their values are converted in C (``tolist``) rather than cell by cell. Rows never share
 a list with the caller's data: the record is emitted before ``run()`` (which may change
 its input in place) and exported later.
+
+When ``feature_names`` are declared and the data carries names of its own (records, a
+dict, a DataFrame, a labelled Series, a structured array), values are taken by name in
+the declared order: JSON key order is arbitrary, so position would swap columns. A
+declared name the data lacks becomes an empty cell and names it carries beyond them are
+ignored; :class:`Table` reports both so the caller can count and log them.
 """
 
 from __future__ import annotations
@@ -24,12 +30,26 @@ class UnsupportedInputError(TypeError):
     """The value has a shape or type that cannot become rows."""
 
 
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """Names that did not match ``feature_names``, and how many rows they affected."""
+
+    names: tuple[str, ...]
+    rows: int
+
+
 @dataclass(slots=True)
 class Table:
-    """Rows plus the column names the data itself carried (``None`` when it carried none)."""
+    """Rows plus the column names the data itself carried (``None`` when it carried none).
+
+    ``missing``: declared names the data lacked (written as empty cells); ``extra``: names
+    the data carried beyond the declared ones (left out).
+    """
 
     columns: tuple[str, ...] | None
     rows: list[Row]
+    missing: Mismatch | None = None
+    extra: Mismatch | None = None
 
 
 def to_table(
@@ -79,7 +99,7 @@ def _convert(
 
     kind = _foreign_kind(data)
     if kind == "DataFrame":
-        return Table(tuple(str(c) for c in data.columns), data.to_numpy().tolist())
+        return _frame(data, names)
     if kind == "Series":
         return _series(data, designation, names, expected_rows)
     if kind == "ndarray":
@@ -135,7 +155,12 @@ def _vector(
 
 def _ndarray(array: Any, designation: str, names: tuple[str, ...] | None, expected_rows: int | None) -> Table:
     if array.dtype.names is not None:
-        return Table(tuple(array.dtype.names), [list(r) for r in array.tolist()])
+        carried = tuple(str(n) for n in array.dtype.names)
+        if names is None or carried == names:
+            return Table(carried, [list(r) for r in array.tolist()])
+        match = _Match(carried, names)
+        rows = [[r[p] if p is not None else None for p in match.positions] for r in array.tolist()]
+        return match.table(rows)
     if array.ndim == 0:
         return Table(None, [[array.item()]])
     if array.ndim == 1:
@@ -149,17 +174,83 @@ def _ndarray(array: Any, designation: str, names: tuple[str, ...] | None, expect
 
 def _series(series: Any, designation: str, names: tuple[str, ...] | None, expected_rows: int | None) -> Table:
     values = series.to_numpy()
-    if names is None and not _is_range_index(series.index):
+    if _is_labelled_row(series, names):
         # A labelled Series (``df.iloc[i]``) is one row whose labels are the columns.
-        return Table(tuple(str(i) for i in series.index), [values.tolist()])
+        labels = tuple(str(i) for i in series.index)
+        if names is None:
+            return Table(labels, [values.tolist()])
+        return _one_row(dict(zip(labels, values.tolist(), strict=True)), names)
     if _is_column(len(series), designation, names, expected_rows):
         column = None if series.name is None else (str(series.name),)
         return Table(column, values.reshape(-1, 1).tolist())
     return Table(None, [values.tolist()])
 
 
+def _is_labelled_row(series: Any, names: tuple[str, ...] | None) -> bool:
+    """Whether a Series is one row labelled by column (``df.iloc[i]``) rather than a column of values.
+
+    With declared names only text labels count, and a single declared name must be among
+    them: a column of predictions indexed by ids stays a column.
+    """
+    if _is_range_index(series.index):
+        return False
+    if names is None:
+        return True
+    if series.index.inferred_type != "string":
+        return False
+    return len(names) > 1 or any(str(label) in names for label in series.index)
+
+
 def _is_range_index(index: Any) -> bool:
     return type(index).__name__ == "RangeIndex" and index.start == 0 and index.step == 1
+
+
+def _frame(frame: Any, names: tuple[str, ...] | None) -> Table:
+    """A DataFrame's rows; with declared names its columns are chosen by pandas, not cell by cell."""
+    carried = tuple(str(c) for c in frame.columns)
+    if names is None or carried == names or _is_range_index(frame.columns):
+        # Columns 0..n-1 (a frame made from an array) carry no names: keep the positions.
+        return Table(carried, frame.to_numpy().tolist())
+    match = _Match(carried, names)
+    present = [(slot, p) for slot, p in enumerate(match.positions) if p is not None]
+    values = frame.iloc[:, [p for _, p in present]].to_numpy()
+    if not match.missing:
+        return match.table(values.tolist())
+    import numpy  # pandas is loaded, so numpy is: no new dependency
+
+    # Missing columns are None (empty cells), not NaN; the others keep their values and types.
+    cells = numpy.full((len(frame), len(names)), None, dtype=object)
+    cells[:, [slot for slot, _ in present]] = values
+    return match.table(cells.tolist())
+
+
+class _Match:
+    """Where each declared name sits among the names the data carried (``None``: missing)."""
+
+    __slots__ = ("extra", "missing", "positions")
+
+    def __init__(self, carried: Sequence[str], names: tuple[str, ...]) -> None:
+        index: dict[str, int] = {}
+        for position, name in enumerate(carried):
+            index.setdefault(name, position)
+        self.positions = [index.get(n) for n in names]
+        self.missing = tuple(n for n, p in zip(names, self.positions, strict=True) if p is None)
+        wanted = set(names)
+        self.extra = tuple(c for c in index if c not in wanted)
+
+    def table(self, rows: list[Row]) -> Table:
+        """``rows`` (already in declared order), with every row counted for each kind of mismatch."""
+        return Table(
+            None,
+            rows,
+            Mismatch(self.missing, len(rows)) if self.missing else None,
+            Mismatch(self.extra, len(rows)) if self.extra else None,
+        )
+
+
+def _one_row(row: Mapping[str, Any], names: tuple[str, ...]) -> Table:
+    match = _Match(tuple(row), names)
+    return match.table([[row.get(n) for n in names]])
 
 
 def _mapping(
@@ -168,7 +259,7 @@ def _mapping(
     names: tuple[str, ...] | None,
     expected_rows: int | None,
 ) -> Table:
-    if "data" in data:
+    if _is_request(data, names):
         return _convert(data["data"], designation, names, expected_rows, parse_text=False)
     columns = tuple(str(k) for k in data)
     values = list(data.values())
@@ -176,8 +267,43 @@ def _mapping(
         lists = [v.tolist() if hasattr(v, "tolist") else list(v) for v in values]
         if len({len(v) for v in lists}) != 1:
             raise UnsupportedInputError("dict of columns has columns of different lengths")
-        return Table(columns, [list(r) for r in zip(*lists, strict=True)])
-    return Table(columns, [values])
+        if names is None or columns == names:
+            return Table(columns, [list(r) for r in zip(*lists, strict=True)])
+        match = _Match(columns, names)
+        empty = [None] * len(lists[0])
+        chosen = [lists[p] if p is not None else empty for p in match.positions]
+        return match.table([list(r) for r in zip(*chosen, strict=True)])
+    if names is None:
+        return Table(columns, [values])
+    return _one_row(dict(zip(columns, values, strict=True)), names)
+
+
+def _is_request(data: Mapping[Any, Any], names: tuple[str, ...] | None) -> bool:
+    """Whether ``data`` is the ``{"data": ...}`` request wrapper, not a row or columns with a ``data`` key.
+
+    ``{"data": [1, 2], "age": [30, 40]}`` is a dict of columns, ``{"data": 5, "age": 30}``
+    a row, and a declared feature called ``data`` is always a column.
+    """
+    if "data" not in data:
+        return False
+    if len(data) == 1:
+        return True
+    inner = data["data"]
+    if (names is not None and "data" in names) or _is_scalar(inner):
+        return False
+    return not (_is_flat_column(inner) and all(_is_columnar(v) for v in data.values()))
+
+
+def _is_flat_column(value: Any) -> bool:
+    """A column of scalars (not a list of rows or records)."""
+    if _foreign_kind(value) == "ndarray":
+        return bool(value.ndim == 1 and value.dtype.names is None)
+    if not _is_columnar(value):
+        return False
+    if _foreign_kind(value) == "Series" or len(value) == 0:
+        return True
+    first = value[0]
+    return not isinstance(first, (list, tuple, Mapping)) and _foreign_kind(first) is None
 
 
 def _is_columnar(value: Any) -> bool:
@@ -191,7 +317,7 @@ def _sequence(
         return Table(None, [])
     first = data[0]
     if isinstance(first, Mapping):
-        return _records(data)
+        return _records(data, names)
     if isinstance(first, list):
         # Copies: run() may preprocess its rows in place after they were collected.
         return Table(None, [list(r) if isinstance(r, list) else r for r in data])
@@ -200,11 +326,35 @@ def _sequence(
     return _vector(list(data), designation, names, expected_rows)
 
 
-def _records(records: Sequence[Any]) -> Table:
-    columns: dict[str, None] = {}
+def _records(records: Sequence[Any], names: tuple[str, ...] | None) -> Table:
+    if not all(isinstance(r, Mapping) for r in records):
+        raise UnsupportedInputError("a list of records mixes dicts with other values")
+    if names is None:
+        columns: dict[str, None] = {}
+        for record in records:
+            columns.update(dict.fromkeys(record))
+        keys = list(columns)
+        return Table(tuple(str(k) for k in keys), [[r.get(k) for k in keys] for r in records])
+    wanted = set(names)
+    missing: dict[str, None] = {}
+    extra: dict[str, None] = {}
+    missing_rows = extra_rows = 0
+    rows: list[Row] = []
     for record in records:
-        if not isinstance(record, Mapping):
-            raise UnsupportedInputError("a list of records mixes dicts with other values")
-        columns.update(dict.fromkeys(record))
-    keys = list(columns)
-    return Table(tuple(str(k) for k in keys), [[r.get(k) for k in keys] for r in records])
+        if not all(type(k) is str for k in record):
+            record = {str(k): v for k, v in record.items()}
+        rows.append([record.get(n) for n in names])
+        if len(record) == len(names) and all(n in record for n in names):
+            continue
+        lacking = [n for n in names if n not in record]
+        surplus = [k for k in record if k not in wanted]
+        missing.update(dict.fromkeys(lacking))
+        extra.update(dict.fromkeys(surplus))
+        missing_rows += bool(lacking)
+        extra_rows += bool(surplus)
+    return Table(
+        None,
+        rows,
+        Mismatch(tuple(missing), missing_rows) if missing else None,
+        Mismatch(tuple(extra), extra_rows) if extra else None,
+    )

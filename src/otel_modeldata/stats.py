@@ -4,7 +4,8 @@ and calls not collected at all (after shutdown, or with an invalid configuration
 A row is *accepted* when collection has converted it for the export queue. It then ends
 as *written*, *dropped* (refused with a reason, a full queue included) or *failed* (the
 destination refused the write); the difference is still queued, or was lost when a flush
-timed out.
+timed out. Rows written with a correction (a declared feature the data lacked, names it
+carried beyond them) are also counted as *adjusted*, by cause: they are not losses.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from typing import Final
 
 from .forking import after_fork_in_child
@@ -22,6 +24,7 @@ ACCEPTED: Final = "rows_accepted"
 WRITTEN: Final = "rows_written"
 FAILED: Final = "rows_failed"
 DROPPED: Final = "rows_dropped"
+ADJUSTED: Final = "rows_adjusted"
 UNACCOUNTED: Final = "rows_unaccounted"
 NOT_COLLECTED: Final = "calls_not_collected"
 _DROPPED_AFTER_ACCEPT: Final = "_rows_dropped_after_accept"
@@ -35,6 +38,7 @@ class Stats:
         self._counts: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
         self._not_collected: Counter[str] = Counter()
+        self._adjusted: Counter[str] = Counter()
         self._warned: set[tuple[str, ...]] = set()
         after_fork_in_child(self._after_fork_in_child)
 
@@ -79,12 +83,32 @@ class Stats:
             self._not_collected[reason] += 1
             return self._not_collected[reason] == 1
 
+    def adjust(self, cause: str, n: int, *, model: str, designation: str, columns: Sequence[str]) -> None:
+        """Count ``n`` rows written with a correction; log once per (model, designation, cause)."""
+        if not n:
+            return
+        key = (model, designation, cause)
+        with self._lock:
+            self._adjusted[cause] += n
+            first = key not in self._warned
+            self._warned.add(key)
+        if first:
+            _log.warning(
+                "model data adjusted: model=%s designation=%s cause=%s columns=%s; the rows are "
+                "written (logged once per cause; counts in otel_modeldata.stats())",
+                model,
+                designation,
+                cause,
+                ", ".join(columns),
+            )
+
     def snapshot(self) -> dict[str, object]:
         """All counters as a plain dict, including drops by reason and rows not accounted for."""
         with self._lock:
             counts = dict(self._counts)
             dropped = dict(self._dropped)
             not_collected = dict(self._not_collected)
+            adjusted = dict(self._adjusted)
         accepted = counts.get(ACCEPTED, 0)
         settled = counts.get(WRITTEN, 0) + counts.get(FAILED, 0) + counts.get(_DROPPED_AFTER_ACCEPT, 0)
         return {
@@ -94,6 +118,7 @@ class Stats:
             DROPPED: dropped,
             UNACCOUNTED: max(accepted - settled, 0),
             NOT_COLLECTED: not_collected,
+            ADJUSTED: adjusted,
         }
 
     def reset(self) -> None:
@@ -102,6 +127,7 @@ class Stats:
             self._counts.clear()
             self._dropped.clear()
             self._not_collected.clear()
+            self._adjusted.clear()
             self._warned.clear()
 
     def _after_fork_in_child(self) -> None:
