@@ -152,6 +152,7 @@ ACCEPTED: list[tuple[str, object, object]] = [
     ("max_queue_rows", 5000, 5000),
     ("schedule_delay_millis", "250", 250),
     ("export_batch_size", 64, 64),
+    ("collect_errors", "false", False),
     (
         "storage_connection_string",
         "BlobEndpoint=http://127.0.0.1:1/acct;",
@@ -186,6 +187,7 @@ REFUSED: list[tuple[str, object]] = [
     ("max_queue_rows", 2.5),
     ("schedule_delay_millis", "0"),
     ("export_batch_size", "1e3"),
+    ("collect_errors", "sometimes"),
     ("storage_connection_string", b"AccountKey=abc"),
     ("storage_account_url", 42),
     ("container", "Model_Data"),

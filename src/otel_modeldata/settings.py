@@ -58,6 +58,9 @@ SCHEDULE_DELAY: Final = "OTEL_BLRP_SCHEDULE_DELAY"
 EXPORT_BATCH_SIZE: Final = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"
 """Collected values exported together, default ``512`` (as in the SDK); a full batch goes at once."""
 
+COLLECT_ERRORS: Final = "OTEL_MODELDATA_COLLECT_ERRORS"
+"""``true`` (default): a ``run()`` that raises also writes an ``errors`` row (exception type and message)."""
+
 STORAGE_CONNECTION_STRING: Final = "OTEL_MODELDATA_STORAGE_CONNECTION_STRING"
 """Azure Storage connection string; falls back to ``AZURE_STORAGE_CONNECTION_STRING``."""
 
@@ -106,6 +109,7 @@ KEYWORDS: Final[Mapping[str, str]] = MappingProxyType(
         "model_version": MODEL_VERSION,
         "max_rows_per_call": MAX_ROWS_PER_CALL,
         "max_queue_rows": MAX_QUEUE_ROWS,
+        "collect_errors": COLLECT_ERRORS,
         "schedule_delay_millis": SCHEDULE_DELAY,
         "export_batch_size": EXPORT_BATCH_SIZE,
         "storage_connection_string": STORAGE_CONNECTION_STRING,
@@ -134,6 +138,7 @@ class Settings:
     max_queue_rows: int = DEFAULT_MAX_QUEUE_ROWS
     schedule_delay_millis: int = DEFAULT_SCHEDULE_DELAY
     export_batch_size: int = DEFAULT_EXPORT_BATCH_SIZE
+    collect_errors: bool = True
     storage_connection_string: str | None = field(default=None, repr=False)
     storage_account_url: str | None = field(default=None, repr=False)
     container: str = DEFAULT_CONTAINER
@@ -166,6 +171,7 @@ class Settings:
             max_queue_rows=source.positive_int("max_queue_rows", DEFAULT_MAX_QUEUE_ROWS),
             schedule_delay_millis=source.positive_int("schedule_delay_millis", DEFAULT_SCHEDULE_DELAY),
             export_batch_size=source.positive_int("export_batch_size", DEFAULT_EXPORT_BATCH_SIZE),
+            collect_errors=source.boolean("collect_errors", True),
             storage_connection_string=source.secret(
                 "storage_connection_string", fallback=AZURE_STORAGE_CONNECTION_STRING
             ),
