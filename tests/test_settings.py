@@ -152,6 +152,8 @@ ACCEPTED: list[tuple[str, object, object]] = [
     ("max_queue_rows", 5000, 5000),
     ("schedule_delay_millis", "250", 250),
     ("export_batch_size", 64, 64),
+    ("max_cell_bytes", "1024", 1024),
+    ("max_value_bytes", 4096, 4096),
     ("collect_errors", "false", False),
     (
         "storage_connection_string",
@@ -187,6 +189,8 @@ REFUSED: list[tuple[str, object]] = [
     ("max_queue_rows", 2.5),
     ("schedule_delay_millis", "0"),
     ("export_batch_size", "1e3"),
+    ("max_cell_bytes", -1),
+    ("max_value_bytes", "8MiB"),
     ("collect_errors", "sometimes"),
     ("storage_connection_string", b"AccountKey=abc"),
     ("storage_account_url", 42),

@@ -85,7 +85,7 @@ def _emit(
         rows = rows[: settings.max_rows_per_call]
     _count_adjustments(table, len(rows), settings.strict, model, designation)
     if settings.strict:
-        _check_rows(rows, table.columns, model, designation)
+        _check_rows(rows, table.columns, model, designation, settings.max_cell_bytes)
     attributes: dict[str, Any] = {
         schema.DESIGNATION: designation,
         schema.MODEL_NAME: model,
@@ -115,12 +115,14 @@ def _count_adjustments(table: Table, kept: int, strict: bool, model: str, design
         )
 
 
-def _check_rows(rows: list[Any], columns: tuple[str, ...] | None, model: str, designation: str) -> None:
+def _check_rows(
+    rows: list[Any], columns: tuple[str, ...] | None, model: str, designation: str, max_cell_bytes: int
+) -> None:
     if not rows:
         return
     width = len(columns) if columns else len(rows[0]) if isinstance(rows[0], (list, tuple)) else 1
     for index, row in enumerate(rows):
-        reason = refusal(row, width)
+        reason = refusal(row, width, max_cell_bytes)
         if reason is not None:
             raise CollectionError(f"{model}/{designation}: row {index}: {reason} (expected {width} values)")
 

@@ -156,7 +156,9 @@ class ModelDataLogExporter(LogRecordExporter):
             )
         writer = files.get((folder, target.header))
         if writer is None:
-            writer = files[(folder, target.header)] = RowWriter()
+            writer = files[(folder, target.header)] = RowWriter(
+                self._settings.max_cell_bytes, self._settings.max_value_bytes
+            )
         ctx = RowContext(
             str(attrs.get(schema.CORRELATION_ID, "")),
             self._timestamps.text(moment),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final
 
+from .csvfmt import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_VALUE_BYTES
 from .layout import Identity, InvalidNameError, check_name
 
 _log = logging.getLogger(__name__)
@@ -57,6 +58,14 @@ SCHEDULE_DELAY: Final = "OTEL_BLRP_SCHEDULE_DELAY"
 
 EXPORT_BATCH_SIZE: Final = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"
 """Collected values exported together, default ``512`` (as in the SDK); a full batch goes at once."""
+
+MAX_CELL_BYTES: Final = "OTEL_MODELDATA_MAX_CELL_BYTES"
+"""Largest text cell, in UTF-8 bytes, default ``65536`` (64 KiB); a row holding a larger one is dropped
+and counted as ``cell_too_large``."""
+
+MAX_VALUE_BYTES: Final = "OTEL_MODELDATA_MAX_VALUE_BYTES"
+"""Largest collected value (the rows of one call and designation), default ``8388608`` (8 MiB): text
+cells count their UTF-8 bytes, other cells 8 each; a larger value is dropped whole as ``value_too_large``."""
 
 COLLECT_ERRORS: Final = "OTEL_MODELDATA_COLLECT_ERRORS"
 """``true`` (default): a ``run()`` that raises also writes an ``errors`` row (exception type and message)."""
@@ -109,6 +118,8 @@ KEYWORDS: Final[Mapping[str, str]] = MappingProxyType(
         "model_version": MODEL_VERSION,
         "max_rows_per_call": MAX_ROWS_PER_CALL,
         "max_queue_rows": MAX_QUEUE_ROWS,
+        "max_cell_bytes": MAX_CELL_BYTES,
+        "max_value_bytes": MAX_VALUE_BYTES,
         "collect_errors": COLLECT_ERRORS,
         "schedule_delay_millis": SCHEDULE_DELAY,
         "export_batch_size": EXPORT_BATCH_SIZE,
@@ -138,6 +149,8 @@ class Settings:
     max_queue_rows: int = DEFAULT_MAX_QUEUE_ROWS
     schedule_delay_millis: int = DEFAULT_SCHEDULE_DELAY
     export_batch_size: int = DEFAULT_EXPORT_BATCH_SIZE
+    max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     collect_errors: bool = True
     storage_connection_string: str | None = field(default=None, repr=False)
     storage_account_url: str | None = field(default=None, repr=False)
@@ -171,6 +184,8 @@ class Settings:
             max_queue_rows=source.positive_int("max_queue_rows", DEFAULT_MAX_QUEUE_ROWS),
             schedule_delay_millis=source.positive_int("schedule_delay_millis", DEFAULT_SCHEDULE_DELAY),
             export_batch_size=source.positive_int("export_batch_size", DEFAULT_EXPORT_BATCH_SIZE),
+            max_cell_bytes=source.positive_int("max_cell_bytes", DEFAULT_MAX_CELL_BYTES),
+            max_value_bytes=source.positive_int("max_value_bytes", DEFAULT_MAX_VALUE_BYTES),
             collect_errors=source.boolean("collect_errors", True),
             storage_connection_string=source.secret(
                 "storage_connection_string", fallback=AZURE_STORAGE_CONNECTION_STRING
