@@ -155,6 +155,8 @@ ACCEPTED: list[tuple[str, object, object]] = [
     ("max_cell_bytes", "1024", 1024),
     ("max_value_bytes", 4096, 4096),
     ("collect_errors", "false", False),
+    ("file_mode", "0640", 0o640),
+    ("file_mode", 0o600, 0o600),
     (
         "storage_connection_string",
         "BlobEndpoint=http://127.0.0.1:1/acct;",
@@ -192,6 +194,8 @@ REFUSED: list[tuple[str, object]] = [
     ("max_cell_bytes", -1),
     ("max_value_bytes", "8MiB"),
     ("collect_errors", "sometimes"),
+    ("file_mode", "0700"),
+    ("file_mode", "0044"),
     ("storage_connection_string", b"AccountKey=abc"),
     ("storage_account_url", 42),
     ("container", "Model_Data"),
