@@ -22,6 +22,8 @@ ENCODING: Final = "utf-8"
 #: Lone surrogates cannot be UTF-8: they are written as ``\\udXXX`` text instead of failing.
 ENCODING_ERRORS: Final = "backslashreplace"
 
+#: Type names of pandas' missing values, written as empty cells like ``None`` (not ``<NA>``, ``NaT``).
+_MISSING_MARKERS: Final = frozenset({"NAType", "NaTType"})
 #: Cells with nothing to measure: a row of only these takes the fast path.
 _PLAIN: Final = frozenset({int, float, bool, type(None)})
 _NESTED: Final = (list, tuple, dict, set, frozenset, bytes, bytearray)
@@ -140,13 +142,13 @@ class RowWriter:
         size = 0
         refused: list[str] = []
         for index, row in enumerate(rows):
-            measured = measure(row, width, max_cell)
+            measured, cells = _measure(row, width, max_cell)
             if type(measured) is int:
                 size += measured
                 if size > max_value:
                     del lines[before:]
                     return [VALUE_TOO_LARGE] * len(rows)
-                lines.append((*row, *head, index, trace_id, span_id))
+                lines.append((*cells, *head, index, trace_id, span_id))
             else:
                 refused.append(str(measured))
         self.rows += len(lines) - before
@@ -164,22 +166,32 @@ def measure(row: Any, width: int, max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES) 
     cells plus :data:`PLAIN_CELL_BYTES` for each other cell. Rows of numbers take a fast
     path; ASCII text is measured by its length (no encoding).
     """
+    return _measure(row, width, max_cell_bytes)[0]
+
+
+def _measure(row: Any, width: int, max_cell_bytes: int) -> tuple[str | int, Any]:
+    """:func:`measure`, and the cells to write: ``row``, or a copy with pandas' ``NA``/``NaT`` as ``None``."""
     if not isinstance(row, (list, tuple)) or len(row) != width:
-        return WRONG_WIDTH
+        return WRONG_WIDTH, row
     if _PLAIN.issuperset(map(type, row)):
-        return width * PLAIN_CELL_BYTES
+        return width * PLAIN_CELL_BYTES, row
     size = 0
-    for value in row:
+    cells: Any = row
+    for position, value in enumerate(row):
         if isinstance(value, str):
             cell = len(value) if value.isascii() else len(value.encode(ENCODING, ENCODING_ERRORS))
             if cell > max_cell_bytes:
-                return CELL_TOO_LARGE
+                return CELL_TOO_LARGE, row
             size += cell
-        elif isinstance(value, _NESTED) or hasattr(value, "__len__"):
-            return NESTED_VALUE
-        else:
-            size += PLAIN_CELL_BYTES
-    return size
+            continue
+        if type(value).__name__ in _MISSING_MARKERS:
+            if cells is row:
+                cells = list(row)
+            cells[position] = None
+        elif isinstance(value, _NESTED) or hasattr(value, "__len__") or hasattr(value, "__iter__"):
+            return NESTED_VALUE, row  # containers, generators and iterators have no one cell's value
+        size += PLAIN_CELL_BYTES
+    return size, cells
 
 
 def refusal(row: Any, width: int, max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES) -> str | None:
