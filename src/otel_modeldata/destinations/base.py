@@ -57,7 +57,20 @@ class Destination(ABC):
         self._lock = threading.Lock()
 
     def append(self, folder: str, header: bytes, payload: bytes) -> None:
-        """Append ``payload`` (whole lines) under ``header`` in ``folder``, or raise DestinationError."""
+        """Append ``payload`` (whole lines) under ``header`` in ``folder``, or raise DestinationError.
+
+        A plain OSError from a primitive (a folder where the file should be, say) becomes a
+        DestinationError too, so the caller counts that file's rows and carries on.
+        """
+        try:
+            self._append_moving(folder, header, payload)
+        except DestinationError:
+            raise
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise DestinationError(f"{exc.strerror or exc}{where}") from exc
+
+    def _append_moving(self, folder: str, header: bytes, payload: bytes) -> None:
         key = (folder, header)
         with self._lock:
             choice = self._files.get(key)
