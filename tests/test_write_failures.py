@@ -6,12 +6,16 @@ written. What a user sees is checked: the files read back, and ``stats()``.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import otel_modeldata
 from otel_modeldata import ModelDataCollector
 
-from csvfiles import LocalStore, Store, partition_dir
+from csvfiles import LocalStore, Store, partition_dir, read_rows
 from gates import WAIT, Gate, hold, written
 
 #: ``str()`` of an int this long raises ValueError (Python's 4,300-digit conversion limit).
@@ -55,3 +59,48 @@ def test_an_unwritable_file_fails_only_its_own_rows(local_root: Path, gate: Gate
     assert stats["rows_failed"] == 2
     assert stats["rows_written"] == 2
     assert stats["rows_unaccounted"] == 0
+
+
+#: A process that writes rows, then hits a file size limit part way through a payload (as a
+#: full disk would), then writes again once there is room; it prints its stats().
+_FILE_SIZE_LIMIT_RUN = textwrap.dedent(
+    """
+    import json, resource, signal, sys
+    import otel_modeldata
+    from otel_modeldata import ModelDataCollector
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+    handle = otel_modeldata.configure(local_dir=sys.argv[1])
+    collector = ModelDataCollector("limited", designation="inputs", feature_names=["x"])
+    collector.collect([["before-1"], ["before-2"]])
+    assert handle.force_flush()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    (path,) = __import__("pathlib").Path(sys.argv[1]).rglob("data.csv")
+    resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 1000, hard))
+    collector.collect([[f"torn {i} " + "x" * 80] for i in range(50)])
+    assert handle.force_flush()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    collector.collect([["after-1"], ["after-2"]])
+    assert handle.force_flush()
+    print(json.dumps(otel_modeldata.stats()))
+    """
+)
+
+
+def test_a_write_cut_short_by_a_file_size_limit_leaves_no_torn_row(local_root: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _FILE_SIZE_LIMIT_RUN, str(local_root)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 4,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (path,) = local_root.rglob("data.csv")
+    _, rows = read_rows(path)
+    assert [r["x"] for r in rows] == ["before-1", "before-2", "after-1", "after-2"]
+    stats = json.loads(done.stdout.splitlines()[-1])
+    assert stats["rows_written"] == 4
+    assert stats["rows_failed"] == 50
+    assert stats["rows_unaccounted"] == 0
+    assert "File too large" in done.stderr
