@@ -7,10 +7,13 @@ written. What a user sees is checked: the files read back, and ``stats()``.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 import otel_modeldata
 from otel_modeldata import ModelDataCollector
@@ -104,3 +107,30 @@ def test_a_write_cut_short_by_a_file_size_limit_leaves_no_torn_row(local_root: P
     assert stats["rows_failed"] == 50
     assert stats["rows_unaccounted"] == 0
     assert "File too large" in done.stderr
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved", "folder_removed"])
+def test_a_local_file_removed_mid_day_is_created_again_with_its_header(local_root: Path, how: str) -> None:
+    store = LocalStore(local_root)
+    handle = store.configure()
+    collector = ModelDataCollector("removed", designation="inputs", feature_names=["x"])
+    collector.collect([[1]])
+    assert handle.force_flush()
+    folder = partition_dir(local_root, "removed", "inputs")
+    if how == "deleted":
+        (folder / "data.csv").unlink()
+    elif how == "moved":
+        (folder / "data.csv").rename(local_root / "archived.csv")
+    else:
+        shutil.rmtree(folder)
+    collector.collect([[2]])
+    collector.collect([[3]])
+    assert handle.force_flush()
+
+    header, rows = read_rows(folder / "data.csv")
+    assert header[0] == "x"
+    assert (folder / "data.csv").read_bytes().count(b"$aml_dc_correlation_id") == 1
+    assert [r["x"] for r in rows] == ["2", "3"]
+    stats = otel_modeldata.stats()
+    assert stats["rows_failed"] == 0
+    assert stats["rows_written"] == 3
