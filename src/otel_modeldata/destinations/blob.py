@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,15 +25,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
-    ResourceExistsError,
-    ServiceRequestError,
-    ServiceRequestTimeoutError,
-    ServiceResponseError,
-    ServiceResponseTimeoutError,
-)
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from ..settings import (
@@ -44,6 +35,10 @@ from ..settings import (
     ConfigurationError,
     Settings,
 )
+from .azure_errors import code as _code
+from .azure_errors import reason as _reason
+from .azure_errors import redact_signatures_in_transport_logs
+from .azure_errors import transient as _transient
 from .base import Destination, DestinationError, FileFull, FileMissing
 
 _log = logging.getLogger(__name__)
@@ -58,11 +53,6 @@ MAX_BLOCK_BYTES: Final = 4 * 1024 * 1024
 DEFAULT_DEADLINE: Final = 20.0
 #: Seconds to wait for a header in a blob another writer created but has not filled yet.
 DEFAULT_HEADER_WAIT: Final = 5.0
-#: Statuses worth retrying: throttling, timeouts and passing server trouble.
-RETRYABLE_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
-
-_SIGNATURE: Final = re.compile(r"(?i)(\bsig=)[^&\s\"']+")
-_TRANSPORT_LOGGERS: Final = ("urllib3.connectionpool", "urllib3.util.retry")
 
 _APPEND_POSITION_NOT_MET: Final = "AppendPositionConditionNotMet"
 _BLOCK_COUNT_EXCEEDED: Final = "BlockCountExceedsLimit"
@@ -114,7 +104,7 @@ class BlobDestination(Destination):
         self._state_lock = threading.Lock()
         self._container_ready = False
         self._closed = threading.Event()
-        _redact_signatures_in_transport_logs()
+        redact_signatures_in_transport_logs()
 
     @classmethod
     def from_settings(
@@ -402,45 +392,3 @@ class BlobDestination(Destination):
 
     def __repr__(self) -> str:
         return f"<BlobDestination {self.describe()}>"
-
-
-class _RedactSignatures(logging.Filter):
-    """Hides SAS signatures in urllib3's DEBUG request lines, which carry the full URL."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "sig=" in message.lower():
-            record.msg, record.args = _SIGNATURE.sub(r"\1REDACTED", message), ()
-        return True
-
-
-def _redact_signatures_in_transport_logs() -> None:
-    """Installed once: the SDK redacts its own logs, but not those of the HTTP library under it."""
-    for name in _TRANSPORT_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactSignatures) for f in logger.filters):
-            logger.addFilter(_RedactSignatures())
-
-
-def _code(exc: AzureError) -> str:
-    code = getattr(exc, "error_code", None)
-    return str(getattr(code, "value", code) or "")
-
-
-def _transient(exc: AzureError) -> bool:
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return True
-    return isinstance(exc, HttpResponseError) and exc.status_code in RETRYABLE_STATUS
-
-
-def _reason(exc: AzureError) -> str:
-    """A description of ``exc`` without its message, which may contain a signed URL."""
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        return f"HTTP {exc.status_code} {_code(exc)}".rstrip()
-    if isinstance(exc, (ServiceRequestTimeoutError, ServiceResponseTimeoutError)):
-        return "timed out"
-    if isinstance(exc, ServiceRequestError):
-        return "connection failed"
-    if isinstance(exc, ServiceResponseError):
-        return "connection lost before the response"
-    return type(exc).__name__
