@@ -18,7 +18,8 @@ from typing import Final
 from ..forking import after_fork_in_child
 from ..layout import file_name, header_tag
 
-#: How often one append may move on to another file before it gives up (a loop guard).
+#: How often one append may move on to another file before it gives up (a loop guard: a new
+#: writer starts at the latest part, see ``_last_part``, so one append moves once or twice).
 MAX_MOVES: Final = 64
 
 
@@ -95,14 +96,24 @@ class Destination(ABC):
             choice = self._files[key] = self._choose_file(key[0], key[1], part, stale.tag)
             return choice
 
-    def _choose_file(self, folder: str, header: bytes, part: int = 0, tag: str | None = None) -> _FileChoice:
-        """The file of ``part`` that is free or has ``header``; ``tag`` (kept across parts) is tried first."""
+    def _choose_file(
+        self, folder: str, header: bytes, part: int | None = None, tag: str | None = None
+    ) -> _FileChoice:
+        """The file of ``part`` that is free or has ``header``; ``tag`` (kept across parts) is tried first.
+
+        ``part=None`` (a writer's first choice) starts at the latest part of each series.
+        """
         other = header_tag(header)
         for candidate in (tag, other if tag is None else None):
-            path = f"{folder}/{file_name(candidate, part)}"
+            at = self._last_part(folder, candidate) if part is None else part
+            path = f"{folder}/{file_name(candidate, at)}"
             if self._create(path, header) or self._read_header(path, len(header)) == header:
-                return _FileChoice(path, candidate, part)
-        raise DestinationError(f"{folder}: both data files of part {part} have other headers")
+                return _FileChoice(path, candidate, at)
+        raise DestinationError(f"{folder}: both data files of part {part or 0} have other headers")
+
+    def _last_part(self, folder: str, tag: str | None) -> int:
+        """The highest part of the ``tag`` series present in ``folder``; 0 where files never fill up."""
+        return 0
 
     def forget(self, folder: str, header: bytes) -> None:
         """Drop the cached file choice, e.g. after the file was removed or rolled over."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobServiceClient
 
+from ..layout import file_name
 from ..settings import (
     AZURE_STORAGE_CONNECTION_STRING,
     STORAGE_ACCOUNT_URL,
@@ -225,6 +227,26 @@ class BlobDestination(Destination):
             except (FileFull, FileMissing):
                 self._cursors.pop(path, None)
                 raise
+
+    def _last_part(self, folder: str, tag: str | None) -> int:
+        """The highest part listed in the folder: one request instead of a walk through full parts.
+
+        Part numbers have at most 7 digits here, so ``data_<8 hex digits>.csv`` (a sibling
+        whose tag happens to be all digits) is never taken for a part. Without permission to
+        list, the walk starts at part 0 as before.
+        """
+        stem = f"{self._name(folder)}/{file_name(tag).removesuffix('.csv')}_"
+        pattern = re.compile(re.escape(stem) + r"(\d{1,7})\.csv")
+        deadline = self._start()
+        try:
+            with self._errors(f"cannot list {stem}*"):
+                listed = self._retrying(
+                    stem, lambda: list(self._container.list_blob_names(name_starts_with=stem)), deadline
+                )
+        except DestinationError as exc:
+            _log.debug("%s; looking for the latest part from part 0", exc)
+            return 0
+        return max((int(m[1]) for name in listed if (m := pattern.fullmatch(name))), default=0)
 
     # -- exactly-once append ----------------------------------------------------------------
 
