@@ -30,18 +30,13 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsE
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from ..layout import file_name
-from ..settings import (
-    AZURE_STORAGE_CONNECTION_STRING,
-    STORAGE_ACCOUNT_URL,
-    STORAGE_CONNECTION_STRING,
-    ConfigurationError,
-    Settings,
-)
+from ..settings import Settings
 from .azure_errors import code as _code
 from .azure_errors import reason as _reason
 from .azure_errors import redact_signatures_in_transport_logs
 from .azure_errors import transient as _transient
 from .base import Destination, DestinationError, FileFull, FileMissing
+from .blob_client import connect
 
 _log = logging.getLogger(__name__)
 
@@ -122,40 +117,7 @@ class BlobDestination(Destination):
         ``client_options`` go to ``BlobServiceClient`` (a transport or timeouts, say); the
         SDK's retries stay off because only this class knows the append position.
         """
-        options: dict[str, Any] = {
-            "connection_timeout": 10,
-            "read_timeout": 30,
-            **client_options,
-            "retry_total": 0,
-        }
-        if settings.storage_connection_string:
-            try:
-                service = BlobServiceClient.from_connection_string(
-                    settings.storage_connection_string, **options
-                )
-            except ValueError:
-                raise ConfigurationError(
-                    f"{STORAGE_CONNECTION_STRING} (or {AZURE_STORAGE_CONNECTION_STRING}) is not a valid "
-                    "Azure Storage connection string"
-                ) from None
-            return cls(
-                service, settings.container, settings.blob_prefix, block_limit=block_limit, deadline=deadline
-            )
-        if not settings.storage_account_url:
-            raise ConfigurationError(f"set {STORAGE_CONNECTION_STRING} or {STORAGE_ACCOUNT_URL}")
-        try:
-            from azure.identity import DefaultAzureCredential
-        except ImportError:
-            raise ConfigurationError(
-                f"{STORAGE_ACCOUNT_URL} authenticates with azure-identity, which is not installed: "
-                "pip install 'otel-modeldata[identity]'"
-            ) from None
-        credential = DefaultAzureCredential()
-        try:
-            service = BlobServiceClient(settings.storage_account_url, credential=credential, **options)
-        except ValueError:
-            credential.close()
-            raise ConfigurationError(f"{STORAGE_ACCOUNT_URL} is not a valid blob account URL") from None
+        service, credential = connect(settings, client_options)
         return cls(
             service,
             settings.container,
