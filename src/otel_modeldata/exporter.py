@@ -8,6 +8,7 @@ without ``modeldata.designation`` are ignored, so it can sit on a shared provide
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -31,6 +32,8 @@ BAD_RECORD: Final = "bad_record"
 UNENCODABLE_VALUE: Final = "unencodable_value"
 #: Distinct (model, version, designation, columns) kept before the cache starts over.
 MAX_CACHED_TARGETS: Final = 1024
+#: Days of partitions whose folders and files stay cached: today's and yesterday's.
+CACHED_DAYS: Final = 2
 
 
 @dataclass(slots=True)
@@ -90,6 +93,8 @@ class ModelDataLogExporter(LogRecordExporter):
         self._workspace = self._settings.identity.workspace_path
         self._service = self._settings.identity.webservice
         self._shutdown = False
+        #: The earliest day (since the epoch) any cache holds, to know when pruning has work.
+        self._oldest_cached_day = _today()
 
     @property
     def destination(self) -> Destination:
@@ -122,6 +127,7 @@ class ModelDataLogExporter(LogRecordExporter):
         for (folder, header), file in files.items():
             if file.writer.rows:
                 ok = self._write(folder, header, *self._payload(file)) and ok
+        self._forget_old_days()
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     @staticmethod
@@ -201,6 +207,7 @@ class ModelDataLogExporter(LogRecordExporter):
             folder = target.folders[day] = partition_folder(
                 self._settings.identity, target.model, target.version, target.designation, utc_day(moment)
             )
+            self._oldest_cached_day = min(self._oldest_cached_day, day)
         file = files.get((folder, target.header))
         if file is None:
             file = files[(folder, target.header)] = _File()
@@ -238,6 +245,22 @@ class ModelDataLogExporter(LogRecordExporter):
             target = self._targets[key] = _make_target(model, version, designation, columns)
         return target
 
+    def _forget_old_days(self) -> None:
+        """Drop the cached folders and files of days before yesterday, here and in the destination.
+
+        A long-running process would otherwise keep one entry per partition and day forever.
+        Cheap when there is nothing to drop (the usual case): one comparison per export.
+        """
+        keep_from = _today() - CACHED_DAYS + 1
+        if self._oldest_cached_day >= keep_from:
+            return
+        for target in self._targets.values():
+            if isinstance(target, _Target):
+                for day in [d for d in target.folders if d < keep_from]:
+                    del target.folders[day]
+        self._destination.forget_days_before(utc_day(keep_from * NANOS_PER_DAY))
+        self._oldest_cached_day = keep_from
+
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Every export writes through, so there is nothing buffered here."""
         return True
@@ -248,6 +271,11 @@ class ModelDataLogExporter(LogRecordExporter):
             return
         self._shutdown = True
         self._destination.close()
+
+
+def _today() -> int:
+    """Today's UTC day number since the epoch, like the days partitions are named by."""
+    return time.time_ns() // NANOS_PER_DAY
 
 
 def _drop_record(readable: ReadableLogRecord, reason: str, detail: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import date
 from typing import Final
 
 from ..forking import after_fork_in_child
@@ -115,6 +116,12 @@ class Destination(ABC):
         """The highest part of the ``tag`` series present in ``folder``; 0 where files never fill up."""
         return 0
 
+    def forget_days_before(self, day: date) -> None:
+        """Drop what is cached for partition folders of days before ``day`` (a past day is over)."""
+        with self._lock:
+            for key in [k for k in self._files if older_than(k[0], day)]:
+                del self._files[key]
+
     def forget(self, folder: str, header: bytes) -> None:
         """Drop the cached file choice, e.g. after the file was removed or rolled over."""
         with self._lock:
@@ -138,6 +145,21 @@ class Destination(ABC):
     @abstractmethod
     def describe(self) -> str:
         """Where the data goes, for logs; never contains a secret."""
+
+
+def folder_day(folder: str) -> date | None:
+    """The day a partition folder (``.../<YYYY>/<MM>/<DD>``) holds, or None if it names none."""
+    try:
+        year, month, day = (int(part) for part in folder.rsplit("/", 3)[-3:])
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def older_than(folder: str, day: date) -> bool:
+    """Whether ``folder`` is the partition of a day before ``day`` (False if it names no day)."""
+    found = folder_day(folder)
+    return found is not None and found < day
 
 
 def split_payload(payload: bytes, rows: int, limit: int | None) -> list[tuple[bytes, int]]:

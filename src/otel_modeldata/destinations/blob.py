@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,7 +36,7 @@ from .azure_errors import code as _code
 from .azure_errors import reason as _reason
 from .azure_errors import redact_signatures_in_transport_logs
 from .azure_errors import transient as _transient
-from .base import Destination, DestinationError, FileFull, FileMissing
+from .base import Destination, DestinationError, FileFull, FileMissing, older_than
 from .blob_client import connect
 
 _log = logging.getLogger(__name__)
@@ -350,6 +351,16 @@ class BlobDestination(Destination):
         closed, self._closed = self._closed.is_set(), threading.Event()
         if closed:
             self._closed.set()
+
+    def forget_days_before(self, day: date) -> None:
+        """Also drop the append positions and the idle locks of those days' blobs."""
+        super().forget_days_before(day)
+        with self._state_lock:
+            for path, lock in list(self._path_locks.items()):
+                if older_than(path.rpartition("/")[0], day) and not lock.locked():
+                    del self._path_locks[path]
+            for path in [p for p in self._cursors if older_than(p.rpartition("/")[0], day)]:
+                self._cursors.pop(path, None)
 
     def _path_lock(self, path: str) -> threading.Lock:
         with self._state_lock:
