@@ -5,6 +5,7 @@ What it writes is checked on both destinations (the ``store`` fixture).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import time
 from collections.abc import Iterator
@@ -204,3 +205,21 @@ def test_caches_keep_only_recent_days(exporter: ModelDataLogExporter, store: Sto
         if hasattr(destination, name):
             caches[name] = {_day_of(path.rpartition("/")[0]) for path in getattr(destination, name)}
     assert caches == dict.fromkeys(caches, recent)
+
+
+def test_a_sibling_file_is_announced_once_with_its_reason(
+    exporter: ModelDataLogExporter, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    wider = ("a", "b", "c")
+    with caplog.at_level(logging.INFO, logger="otel_modeldata"):
+        exporter.export([record([[1, 2]])])
+        exporter.export([record([[1, 2, 3]], names=wider)])
+        exporter.export([record([[4, 5, 6]], names=wider), record([[7, 8]])])
+    sibling = [name for name in store.files() if not name.endswith("/data.csv")]
+    assert len(sibling) == 1
+    assert len(store.rows_in(sibling[0])[1]) == 2
+    announced = [r for r in caplog.records if "sibling" in r.getMessage()]
+    assert len(announced) == 1
+    assert announced[0].levelno == logging.WARNING
+    assert sibling[0] in announced[0].getMessage()
+    assert "columns differ from the header of" in announced[0].getMessage()

@@ -10,6 +10,7 @@ A destination whose files fill up (a blob's block limit) continues in ``data_1.c
 
 from __future__ import annotations
 
+import logging
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -18,6 +19,11 @@ from typing import Final
 
 from ..forking import after_fork_in_child
 from ..layout import file_name, header_tag
+
+_log = logging.getLogger(__name__)
+
+#: Sibling files announced in the log, kept before the set starts over (a bound, not a policy).
+MAX_ANNOUNCED: Final = 4096
 
 #: How often one append may move on to another file before it gives up (a loop guard: a new
 #: writer starts at the latest part, see ``_last_part``, so one append moves once or twice).
@@ -51,6 +57,7 @@ class Destination(ABC):
 
     def __init__(self) -> None:
         self._files: dict[tuple[str, bytes], _FileChoice] = {}
+        self._announced: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
         after_fork_in_child(self._after_fork)
 
@@ -109,8 +116,25 @@ class Destination(ABC):
             at = self._last_part(folder, candidate) if part is None else part
             path = f"{folder}/{file_name(candidate, at)}"
             if self._create(path, header) or self._read_header(path, len(header)) == header:
+                if candidate is not None:
+                    self._announce(folder, header, path)
                 return _FileChoice(path, candidate, at)
         raise DestinationError(f"{folder}: both data files of part {part or 0} have other headers")
+
+    def _announce(self, folder: str, header: bytes, path: str) -> None:
+        """Say once per folder and header why rows go to a sibling: readers of data.csv miss them."""
+        if (folder, header) in self._announced:
+            return
+        if len(self._announced) >= MAX_ANNOUNCED:
+            self._announced.clear()
+        self._announced.add((folder, header))
+        _log.warning(
+            "model data goes to %s: its columns differ from the header of %s/%s, so it starts a sibling "
+            "file (read data*.csv to get every row)",
+            path,
+            folder,
+            file_name(),
+        )
 
     def _last_part(self, folder: str, tag: str | None) -> int:
         """The highest part of the ``tag`` series present in ``folder``; 0 where files never fill up."""
