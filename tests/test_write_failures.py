@@ -6,17 +6,23 @@ written. What a user sees is checked: the files read back, and ``stats()``.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import otel_modeldata
 from otel_modeldata import ModelDataCollector
+from otel_modeldata.destinations import DestinationError, LocalDestination
 
 from csvfiles import LocalStore, Store, partition_dir, read_rows
 from gates import WAIT, Gate, hold, written
@@ -134,3 +140,54 @@ def test_a_local_file_removed_mid_day_is_created_again_with_its_header(local_roo
     stats = otel_modeldata.stats()
     assert stats["rows_failed"] == 0
     assert stats["rows_written"] == 3
+
+
+def _failing_write(after: int, meanwhile: Callable[[], None] = lambda: None) -> Callable[[int, Any], int]:
+    """An ``os.write`` that writes ``after`` bytes, runs ``meanwhile``, then fails as a full disk does."""
+    real = os.write
+    calls = iter(range(2))
+
+    def write(fd: int, data: Any) -> int:
+        if next(calls) == 0:
+            return real(fd, bytes(data[:after]))
+        meanwhile()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    return write
+
+
+def _no_flock(fd: int, operation: int) -> None:
+    raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+
+@pytest.mark.parametrize("locked", [True, False], ids=["flock", "no_flock"])
+def test_a_partial_write_is_cut_back_only_when_nothing_followed_it(
+    local_root: Path, monkeypatch: pytest.MonkeyPatch, locked: bool
+) -> None:
+    destination = LocalDestination(local_root)
+    destination.append("p", b"h\r\n", b"1\r\n")
+    path = local_root / "modeldata" / "p" / "data.csv"
+    if not locked:
+        monkeypatch.setattr(fcntl, "flock", _no_flock)
+    monkeypatch.setattr(os, "write", _failing_write(2))
+    with pytest.raises(DestinationError, match="removed"):
+        destination.append("p", b"h\r\n", b"22\r\n")
+    assert path.read_bytes() == b"h\r\n1\r\n"
+
+
+def test_without_flock_rows_another_process_appended_are_never_cut(
+    local_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    destination = LocalDestination(local_root)
+    destination.append("p", b"h\r\n", b"1\r\n")
+    path = local_root / "modeldata" / "p" / "data.csv"
+
+    def other_process_appends() -> None:
+        with open(path, "ab") as other:
+            other.write(b"3\r\n")
+
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    monkeypatch.setattr(os, "write", _failing_write(2, other_process_appends))
+    with pytest.raises(DestinationError, match="not cut"):
+        destination.append("p", b"h\r\n", b"22\r\n")
+    assert path.read_bytes() == b"h\r\n1\r\n22" + b"3\r\n"
