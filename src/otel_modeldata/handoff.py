@@ -111,9 +111,13 @@ class Handoff(LogRecordProcessor):
             self._queued += 1
             queue.append(item)
             start = self._thread is None
+            # Decided here, not after the lock is released: another thread's put() could
+            # then already have grown the queue past the batch size, and nobody would wake
+            # the exporting thread. One item per put() makes the equality the crossing.
+            full = len(queue) == self.batch_size
         if start:
             self._start()
-        elif len(queue) == self.batch_size:
+        elif full:
             with self._lock:
                 self._has_work.notify()
         return None
