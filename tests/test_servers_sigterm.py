@@ -225,13 +225,18 @@ def test_gunicorn_writes_every_queued_row_on_sigterm(
 
 
 @pytest.mark.parametrize(
-    "preload", [pytest.param([], id="no-preload"), pytest.param(["--preload"], id="preload")]
+    ("preload", "endpoint"),
+    [
+        pytest.param([], "async", id="no-preload"),
+        pytest.param(["--preload"], "async", id="preload"),
+        pytest.param(["--preload"], "sync", id="preload-sync-endpoint"),
+    ],
 )
 def test_gunicorn_uvicorn_worker_writes_every_queued_row_on_sigterm(
-    tmp_path: Path, preload: list[str]
+    tmp_path: Path, preload: list[str], endpoint: str
 ) -> None:
     args = [*GUNICORN, *UVICORN_WORKER, *preload, "app:app"]
-    code, log = serve_score_and_stop(tmp_path, args, ASGI_APP, TEST_APP_MODE="import", TEST_ENDPOINT="async")
+    code, log = serve_score_and_stop(tmp_path, args, ASGI_APP, TEST_APP_MODE="import", TEST_ENDPOINT=endpoint)
     assert code == 0, log
     assert_every_row_once(tmp_path, log)
 

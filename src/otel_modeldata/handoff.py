@@ -119,9 +119,9 @@ class Handoff(LogRecordProcessor):
         return None
 
     def _start(self) -> None:
-        # A process's first collection: on the main thread, our SIGTERM handler goes in front of
-        # one a server installed since configure() (a gunicorn worker forked after it, for one).
-        lifecycle.install_sigterm_hook()
+        # A process's first collection: our SIGTERM handler goes in front of one a server installed
+        # since configure() (in a gunicorn worker forked after it, for one).
+        lifecycle.install_sigterm_hook_from_any_thread()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="otel_modeldata", daemon=True)

@@ -76,6 +76,24 @@ def install_sigterm_hook() -> None:
     signal.signal(signal.SIGTERM, _Chained(current))
 
 
+def install_sigterm_hook_from_any_thread() -> None:
+    """:func:`install_sigterm_hook`, also from a worker thread of an event loop on the main thread.
+
+    A sync FastAPI endpoint collects on such a thread (anyio's); under gunicorn ``--preload``
+    with ``UvicornWorker`` that may be the first of our code a worker runs after uvicorn has
+    installed its handler. Other threads cannot reach the main thread: nothing is done.
+    """
+    if threading.current_thread() is threading.main_thread():
+        install_sigterm_hook()
+        return
+    try:
+        from anyio.from_thread import run_sync
+
+        run_sync(install_sigterm_hook)
+    except (ImportError, RuntimeError):  # no anyio, or not one of its worker threads
+        return
+
+
 def shield_this_thread() -> None:
     """Keep SIGTERM off the calling thread (the exporting one).
 
