@@ -42,14 +42,14 @@ def _nothing_active() -> bool:
     return False
 
 
-_shutdown: Callable[[], None] | None = None
+_shutdown: Callable[[], None] | None = None  # writes the active collector's rows and stops it
 _active: Callable[[], bool] = _nothing_active
-_registered = False
-_flush_started = False
+_registered = False  # the atexit hook (a forked child inherits it)
+_flush_started = False  # the rows are written once, by whichever of the exit paths comes first
 _flushed = threading.Event()
-_guard = threading.Lock()
-_held = False
-_dying = False
+_guard = threading.Lock()  # never taken in the signal handler
+_held = False  # we blocked SIGTERM on the main thread: unblock it at exit
+_dying = False  # SIGTERM with SIG_DFL behind us: the process is to die of it once the rows are written
 
 
 def watch(shutdown: Callable[[], None], active: Callable[[], bool]) -> None:
