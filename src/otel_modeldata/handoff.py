@@ -28,7 +28,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadW
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
-from . import schema
+from . import lifecycle, schema
 from .forking import after_fork_in_child
 from .stats import STATS
 
@@ -123,6 +123,9 @@ class Handoff(LogRecordProcessor):
         return None
 
     def _start(self) -> None:
+        # A process's first collection: our SIGTERM handler goes in front of one a server installed
+        # since configure() (in a gunicorn worker forked after it, for one).
+        lifecycle.install_sigterm_hook_from_any_thread()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="otel_modeldata", daemon=True)
@@ -185,6 +188,7 @@ class Handoff(LogRecordProcessor):
         return len(self._queue) >= self.batch_size or self._closed or self._flush_to > self._done
 
     def _work(self) -> None:
+        lifecycle.shield_this_thread()
         while (batch := self._take()) is not None:
             if not batch:
                 continue

@@ -8,13 +8,9 @@ they are made by the application's global tracer provider, if it has one.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import signal
 import threading
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -23,6 +19,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from . import lifecycle
 from .exporter import ModelDataLogExporter
 from .forking import after_fork_in_child
 from .handoff import SHUT_DOWN, Handoff
@@ -110,7 +107,6 @@ _handle: ModelDataHandle | None = None
 _runtime: Runtime | None = None
 _stopped: str | None = None
 """Why collection is off with no handle: :data:`SHUT_DOWN` or :data:`CONFIGURATION_ERROR`."""
-_exit_hooks_installed = False
 
 
 def configure(**overrides: Any) -> ModelDataHandle:
@@ -267,40 +263,18 @@ def _adopt_global(settings: Settings) -> Runtime:
 
 
 def _install_exit_hooks() -> None:
-    """Flush on interpreter exit, and on SIGTERM when the application has no handler of its own."""
-    global _exit_hooks_installed
-    if _exit_hooks_installed:
-        return
-    _exit_hooks_installed = True
-    atexit.register(_shutdown_active)
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
-        signal.SIG_DFL,
-        None,
-    ):
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    """Write the rows at interpreter exit and on SIGTERM, whatever the server does with it (see lifecycle)."""
+    lifecycle.watch(_shutdown_active, _is_active)
+
+
+def _is_active() -> bool:
+    return _handle is not None
 
 
 def _shutdown_active() -> None:
     handle = _handle
     if handle is not None:
         handle.shutdown()
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Flush on another thread, then die of SIGTERM as the application would have.
-
-    The handler runs on the main thread between two bytecodes, possibly while that thread
-    holds the queue's or the counters' lock; flushing right here could wait for that lock forever.
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    threading.Thread(target=_shutdown_then_terminate, name="otel_modeldata-sigterm").start()
-
-
-def _shutdown_then_terminate() -> None:
-    try:
-        _shutdown_active()
-    finally:
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _report_losses() -> None:
