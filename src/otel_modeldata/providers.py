@@ -23,7 +23,7 @@ from . import lifecycle
 from .exporter import ModelDataLogExporter
 from .forking import after_fork_in_child
 from .handoff import SHUT_DOWN, Handoff
-from .settings import ConfigurationError, Settings, strict_requested
+from .settings import LOCAL_DIR, STORAGE_CONNECTION_STRING, ConfigurationError, Settings, strict_requested
 from .stats import FAILED, STATS, UNACCOUNTED
 
 _log = logging.getLogger("otel_modeldata")
@@ -115,26 +115,44 @@ def configure(**overrides: Any) -> ModelDataHandle:
     Call once at start-up. A second call returns the handle of the first (and warns if
     its arguments differ) so nothing is exported twice. After ``shutdown()`` it starts anew.
     """
+    handle, built = _configure(overrides)
+    if built and handle.exporter is not None:
+        _log.info("otel_modeldata collecting to %s", handle.exporter.destination.describe())
+    return handle
+
+
+def _configure(overrides: dict[str, Any]) -> tuple[ModelDataHandle, bool]:
+    """The active handle, and whether this call built it."""
     global _handle, _runtime, _stopped
     with _lock:
         if _handle is not None:
             if overrides and Settings.from_env(**overrides) != _handle.settings:
                 _log.warning("otel_modeldata.configure() was already called; keeping the first settings")
-            return _handle
+            return _handle, False
         settings = Settings.from_env(**overrides)
         _stopped = None
         if not settings.enabled:
             _handle = ModelDataHandle(settings)
             _runtime = None
-            return _handle
+            return _handle, True
         resource = Resource.create({SERVICE_NAME: settings.identity.webservice})
         logger_provider, exporter, handoff = _logger_provider(settings, resource)
         tracer_provider = _tracer_provider(settings, resource)
         _handle = ModelDataHandle(settings, logger_provider, tracer_provider, exporter)
         _runtime = Runtime(settings=settings, handoff=handoff, tracer=_tracer(tracer_provider))
         _install_exit_hooks()
-        _log.info("otel_modeldata collecting to %s", exporter.destination.describe())
-        return _handle
+        return _handle, True
+
+
+def _announce_lazy(exporter: ModelDataLogExporter) -> None:
+    """Say once where a script that never called ``configure()`` writes, and what moves it."""
+    _log.info(
+        "otel_modeldata collecting to %s (configured from the environment by the first collection; "
+        "%s or %s choose where)",
+        exporter.destination.describe(),
+        LOCAL_DIR,
+        STORAGE_CONNECTION_STRING,
+    )
 
 
 def _logger_provider(
@@ -231,12 +249,14 @@ def _configure_lazily() -> None:
     """
     global _stopped
     try:
+        handle: ModelDataHandle | None
         if not ModelDataLogExporter.built_from_environment:
-            configure()
-            return
-        settings = Settings.from_env()
-        if settings.enabled:
-            _adopt_global(settings)
+            handle = _configure({})[0]
+        else:
+            settings = Settings.from_env()
+            handle = _adopt_global(settings) if settings.enabled else None
+        if handle is not None and handle.exporter is not None:
+            _announce_lazy(handle.exporter)
     except Exception as exc:
         if strict_requested():
             raise
@@ -247,7 +267,7 @@ def _configure_lazily() -> None:
             _log.exception("otel_modeldata: model data is not collected: configuration failed%s", _COUNTED)
 
 
-def _adopt_global(settings: Settings) -> Runtime:
+def _adopt_global(settings: Settings) -> ModelDataHandle:
     """Spans go to the global tracer provider; rows still get a LoggerProvider of their own.
 
     The global LoggerProvider may hold other exporters too (the Azure Monitor configurator
@@ -259,7 +279,7 @@ def _adopt_global(settings: Settings) -> Runtime:
     _handle = ModelDataHandle(settings, logger_provider, None, exporter)
     _runtime = Runtime(settings=settings, handoff=handoff, tracer=_tracer(None))
     _install_exit_hooks()
-    return _runtime
+    return _handle
 
 
 def _install_exit_hooks() -> None:
