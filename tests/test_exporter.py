@@ -5,9 +5,11 @@ What it writes is checked on both destinations (the ``store`` fixture).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 
 from otel_modeldata import ModelDataLogExporter, Settings, schema
+from otel_modeldata.csvfmt import NANOS_PER_DAY, utc_day
 
 from csvfiles import Store, data_files, read_rows
 
@@ -167,3 +170,56 @@ def test_several_processes_append_to_one_partition(local_root: Path) -> None:
     _, rows = read_rows(files[0])
     assert len(rows) == 4 * 40 * 3
     assert len({(r["a"], r["b"]) for r in rows}) == len(rows)
+
+
+def _day_of(folder: str) -> date:
+    """The day of a partition folder, from its last three components."""
+    year, month, day = map(int, folder.rsplit("/", 3)[-3:])
+    return date(year, month, day)
+
+
+def test_caches_keep_only_recent_days(exporter: ModelDataLogExporter, store: Store) -> None:
+    """A long-running process does not grow: past days' folders, files and blob cursors are forgotten.
+
+    Checked on the caches' sizes (internals): memory would be too noisy to show 30 entries.
+    """
+    today = time.time_ns() // NANOS_PER_DAY
+    days = range(today - 30, today + 1)
+    for day in days:
+        at = day * NANOS_PER_DAY
+        exporter.export([record([[day, 0]], timestamp=at), record([[day, 1]], "outputs", timestamp=at)])
+    exporter.export([record([[today, 2]], timestamp=time.time_ns())])
+
+    assert len(store.files()) == 2 * len(days)
+    _, rows = store.read_rows("m", "inputs", **{**WHERE, "day": datetime.now(timezone.utc)})
+    assert [(r["a"], r["b"]) for r in rows] == [(str(today), "0"), (str(today), "2")]
+    recent = {utc_day(today * NANOS_PER_DAY), utc_day((today - 1) * NANOS_PER_DAY)}
+    destination: Any = exporter.destination
+    caches = {
+        "exporter folders": {
+            utc_day(d * NANOS_PER_DAY) for t in exporter._targets.values() for d in t.folders
+        },  # type: ignore[union-attr]
+        "destination files": {_day_of(folder) for folder, _ in destination._files},
+    }
+    for name in ("_cursors", "_path_locks"):
+        if hasattr(destination, name):
+            caches[name] = {_day_of(path.rpartition("/")[0]) for path in getattr(destination, name)}
+    assert caches == dict.fromkeys(caches, recent)
+
+
+def test_a_sibling_file_is_announced_once_with_its_reason(
+    exporter: ModelDataLogExporter, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    wider = ("a", "b", "c")
+    with caplog.at_level(logging.INFO, logger="otel_modeldata"):
+        exporter.export([record([[1, 2]])])
+        exporter.export([record([[1, 2, 3]], names=wider)])
+        exporter.export([record([[4, 5, 6]], names=wider), record([[7, 8]])])
+    sibling = [name for name in store.files() if not name.endswith("/data.csv")]
+    assert len(sibling) == 1
+    assert len(store.rows_in(sibling[0])[1]) == 2
+    announced = [r for r in caplog.records if "sibling" in r.getMessage()]
+    assert len(announced) == 1
+    assert announced[0].levelno == logging.WARNING
+    assert sibling[0] in announced[0].getMessage()
+    assert "columns differ from the header of" in announced[0].getMessage()

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+
 import otel_modeldata
 from otel_modeldata import ModelDataCollector
+from otel_modeldata.handoff import Handoff, Pending
 
 from csvfiles import Store
 from gates import WAIT, Gate, hold, written
@@ -42,3 +52,86 @@ def test_shutdown_writes_what_is_queued(store: Store) -> None:
     handle.shutdown()
     assert written(store, "closing") == ["7"]
     assert otel_modeldata.stats()["rows_written"] == 1
+
+
+class _Exports(LogRecordExporter):
+    """Counts what it is given; ``exported`` is set at the first export."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.exported = threading.Event()
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        self.records += len(batch)
+        self.exported.set()
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+class _RacingQueue(deque[Pending]):
+    """The queue of a Handoff that lets one more ``put()`` in, from another thread, at the worst moment.
+
+    When the test thread reads the length of a just-filled batch while not holding the
+    Handoff's lock (the lock can be taken), a second thread's ``put()`` runs to completion
+    first: exactly the interleaving two request threads can produce. Reading it under the
+    lock (the lock cannot be taken within a second) lets nothing in.
+    """
+
+    def __init__(self, handoff: Handoff, extra: Pending) -> None:
+        super().__init__()
+        self._handoff = handoff
+        self._extra: Pending | None = extra
+        self._reader = threading.get_ident()
+        self.raced = False
+
+    def __len__(self) -> int:
+        length = super().__len__()
+        extra = self._extra
+        if extra is not None and length == self._handoff.batch_size and threading.get_ident() == self._reader:
+            self._extra = None
+            if self._handoff._lock.acquire(timeout=1):
+                self._handoff._lock.release()
+                other = threading.Thread(target=self._handoff.put, args=(extra,))
+                other.start()
+                other.join()
+                self.raced = True
+                length = super().__len__()
+        return length
+
+
+def _wait_until_idle(handoff: Handoff) -> None:
+    """Until the exporting thread waits for work (internals: the condition's waiters)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        with handoff._lock:
+            if handoff._has_work._waiters:  # type: ignore[attr-defined]
+                return
+        time.sleep(0.001)
+    raise AssertionError("the exporting thread never waited for work")
+
+
+def test_a_batch_filled_by_racing_threads_is_exported_without_waiting_for_the_delay() -> None:
+    exporter = _Exports()
+    handoff = Handoff(exporter, max_rows=100, batch_size=4, delay_millis=600_000)
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(handoff)
+    handoff.bind(provider.get_logger("test"))
+    item = Pending(0, Context(), [[1]], {})
+    try:
+        handoff.put(item)  # starts the exporting thread
+        assert handoff.force_flush(int(WAIT * 1000))
+        _wait_until_idle(handoff)
+        exporter.records = 0
+        exporter.exported.clear()
+        racing = handoff._queue = _RacingQueue(handoff, item)
+        for _ in range(4):
+            assert handoff.put(item) is None
+        assert exporter.exported.wait(10), "a full batch waited for the schedule delay"
+    finally:
+        handoff.shutdown(timeout_millis=int(WAIT * 1000))
+    assert exporter.records == 4 + racing.raced

@@ -91,3 +91,24 @@ def test_an_explicit_configure_after_the_failure_collects_again(local_root: Path
     assert handle.force_flush()
     inputs = [f for f in data_files(local_root) if "/fraud-scorer/scorer/1/inputs/" in f.as_posix()]
     assert [row["feature_0"] for f in inputs for row in read_rows(f)[1]] == ["3"]
+
+
+@pytest.mark.parametrize("make_run", APIS)
+@pytest.mark.parametrize("instrumented", [False, True], ids=["plain", "opentelemetry-instrument"])
+def test_a_script_without_configure_says_once_where_its_rows_go(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_run: Callable[[], Run],
+    instrumented: bool,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(ModelDataLogExporter, "built_from_environment", instrumented)
+    run = make_run()
+    with caplog.at_level("INFO", logger="otel_modeldata"):
+        for _ in range(3):
+            run([[1, 2]])
+    [where] = [r for r in caplog.records if "collecting to" in r.getMessage()]
+    assert where.levelname == "INFO"
+    assert str(tmp_path / "modeldata-local" / "modeldata") in where.getMessage()
+    assert "OTEL_MODELDATA_LOCAL_DIR" in where.getMessage()

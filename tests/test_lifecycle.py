@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,34 @@ def test_after_shutdown_calls_are_counted_and_nothing_is_written_anywhere(
     assert store.files() == written
     assert otel_modeldata.stats()["calls_not_collected"] == {"shut_down": 4}
     assert caplog.text.count("collection was shut down") == 1
+
+
+@pytest.mark.parametrize(
+    ("ending", "exit_code"),
+    [
+        pytest.param("os.kill(os.getpid(), signal.SIGTERM)\nsignal.pause()", -signal.SIGTERM, id="sigterm"),
+        pytest.param("print('done')", 0, id="normal-exit"),
+    ],
+)
+def test_a_destination_that_hangs_delays_the_exit_by_a_few_seconds_only(
+    tmp_path: Path, ending: str, exit_code: int
+) -> None:
+    stuck = (
+        "import time\notel_modeldata.providers._handle.exporter.export = lambda records: time.sleep(3600)\n"
+    )
+    started = time.monotonic()
+    result = run_script(tmp_path, stuck + ending)
+    assert time.monotonic() - started < 15, result.stderr  # 5 s of waiting for the rows, and start-up
+    assert result.returncode == exit_code, result.stderr
+    assert "rows still being written" in result.stderr
+
+
+def test_a_process_that_never_collects_still_dies_of_sigterm_at_once(tmp_path: Path) -> None:
+    script = tmp_path / "idle.py"
+    script.write_text(
+        "import os, signal\nimport otel_modeldata\nos.kill(os.getpid(), signal.SIGTERM)\nsignal.pause()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == -signal.SIGTERM, result.stderr

@@ -5,6 +5,7 @@
 default, Azure Blob Storage when configured.
 """
 
+from . import lifecycle
 from .collect import CollectionError, ModelDataCollector, collect_io
 from .context import get_request_id, request_id_scope, reset_request_id, set_request_id
 from .exporter import ModelDataLogExporter
@@ -13,6 +14,10 @@ from .middleware import RequestIdASGIMiddleware, RequestIdMiddleware
 from .providers import ModelDataHandle, configure
 from .settings import ConfigurationError, Settings
 from .stats import STATS
+
+# Servers and applications install their SIGTERM handlers after importing us, maybe before a lazy
+# configure() on a thread where no handler can be installed: ours goes in front of theirs now too.
+lifecycle.install_sigterm_hook()
 
 
 def stats() -> dict[str, object]:

@@ -8,6 +8,7 @@ without ``modeldata.designation`` are ignored, so it can sit on a shared provide
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -27,8 +28,12 @@ from .stats import FAILED, STATS, WRITTEN
 _log = logging.getLogger(__name__)
 
 BAD_RECORD: Final = "bad_record"
+#: A cell whose text cannot be made (``str()`` raised, e.g. an int of more than 4,300 digits).
+UNENCODABLE_VALUE: Final = "unencodable_value"
 #: Distinct (model, version, designation, columns) kept before the cache starts over.
 MAX_CACHED_TARGETS: Final = 1024
+#: Days of partitions whose folders and files stay cached: today's and yesterday's.
+CACHED_DAYS: Final = 2
 
 
 @dataclass(slots=True)
@@ -42,6 +47,18 @@ class _Target:
     header: bytes
     #: Partition folder by day number since the epoch.
     folders: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _File:
+    """The rows one export sends to one file, and the records they came from.
+
+    The records are kept (references only) so that, when one cell cannot be encoded, the
+    others can be encoded again record by record instead of losing the whole file.
+    """
+
+    writer: RowWriter = field(default_factory=RowWriter)
+    records: list[tuple[Sequence[Any], _Target, RowContext]] = field(default_factory=list)
 
 
 def _make_target(model: Any, version: Any, designation: Any, columns: tuple[str, ...] | int) -> _Target | str:
@@ -76,6 +93,8 @@ class ModelDataLogExporter(LogRecordExporter):
         self._workspace = self._settings.identity.workspace_path
         self._service = self._settings.identity.webservice
         self._shutdown = False
+        #: The earliest day (since the epoch) any cache holds, to know when pruning has work.
+        self._oldest_cached_day = _today()
 
     @property
     def destination(self) -> Destination:
@@ -97,26 +116,70 @@ class ModelDataLogExporter(LogRecordExporter):
             detach(token)
 
     def _export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        files: dict[tuple[str, bytes], RowWriter] = {}
+        """Each record and each file on its own: one that fails is counted, the others still go."""
+        files: dict[tuple[str, bytes], _File] = {}
         for readable in batch:
-            self._encode(readable, files)
-        result = LogRecordExportResult.SUCCESS
-        for (folder, header), writer in files.items():
-            if not writer.rows:
-                continue
-            limit = self._destination.max_payload_bytes
-            for payload, rows in split_payload(writer.payload(), writer.rows, limit):
-                try:
-                    self._destination.append(folder, header, payload)
-                except DestinationError as exc:
-                    STATS.add(FAILED, rows)
-                    _log.error("model data rows could not be written to %s: %s", folder, exc)
-                    result = LogRecordExportResult.FAILURE
-                else:
-                    STATS.add(WRITTEN, rows)
-        return result
+            try:
+                self._encode(readable, files)
+            except Exception as exc:
+                _drop_record(readable, BAD_RECORD, f"{type(exc).__name__} while encoding")
+        ok = True
+        for (folder, header), file in files.items():
+            if file.writer.rows:
+                ok = self._write(folder, header, *self._payload(file)) and ok
+        self._forget_old_days()
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
-    def _encode(self, readable: ReadableLogRecord, files: dict[tuple[str, bytes], RowWriter]) -> None:
+    def _row_writer(self) -> RowWriter:
+        """A writer for one file of one export, with the configured size bounds."""
+        return RowWriter(self._settings.max_cell_bytes, self._settings.max_value_bytes)
+
+    def _payload(self, file: _File) -> tuple[bytes, int]:
+        """The file's CSV bytes and row count; a record with a cell that cannot be encoded is dropped."""
+        try:
+            return file.writer.payload(), file.writer.rows
+        except Exception:
+            _log.debug("a cell of this batch cannot be encoded; encoding its records one by one")
+        pieces: list[bytes] = []
+        count = 0
+        for rows, target, ctx in file.records:
+            writer = self._row_writer()
+            writer.write(rows, target.width, ctx)
+            try:
+                pieces.append(writer.payload())
+            except Exception as exc:
+                STATS.drop(
+                    UNENCODABLE_VALUE,
+                    writer.rows,
+                    model=target.model,
+                    designation=target.designation,
+                    accepted=True,
+                    detail=f"{type(exc).__name__} converting a cell to text",
+                )
+            else:
+                count += writer.rows
+        return b"".join(pieces), count
+
+    def _write(self, folder: str, header: bytes, payload: bytes, rows: int) -> bool:
+        """Append ``payload`` in pieces the destination takes; count each piece written or failed."""
+        ok = True
+        for piece, count in split_payload(payload, rows, self._destination.max_payload_bytes):
+            if not count:
+                continue
+            try:
+                self._destination.append(folder, header, piece)
+            except Exception as exc:
+                STATS.add(FAILED, count)
+                ok = False
+                if isinstance(exc, DestinationError):
+                    _log.error("model data rows could not be written to %s: %s", folder, exc)
+                else:
+                    _log.exception("model data rows could not be written to %s", folder)
+            else:
+                STATS.add(WRITTEN, count)
+        return ok
+
+    def _encode(self, readable: ReadableLogRecord, files: dict[tuple[str, bytes], _File]) -> None:
         record = readable.log_record
         attrs: Mapping[str, Any] = record.attributes or {}
         designation = attrs.get(schema.DESIGNATION)
@@ -138,14 +201,7 @@ class ModelDataLogExporter(LogRecordExporter):
                 columns,
             )
         if isinstance(target, str):
-            STATS.drop(
-                BAD_RECORD,
-                len(rows),
-                model=str(attrs.get(schema.MODEL_NAME)),
-                designation=str(designation),
-                accepted=True,
-                detail=target,
-            )
+            _drop_record(readable, BAD_RECORD, target)
             return
         moment = record.timestamp or record.observed_timestamp or 0
         day = moment // NANOS_PER_DAY
@@ -154,11 +210,10 @@ class ModelDataLogExporter(LogRecordExporter):
             folder = target.folders[day] = partition_folder(
                 self._settings.identity, target.model, target.version, target.designation, utc_day(moment)
             )
-        writer = files.get((folder, target.header))
-        if writer is None:
-            writer = files[(folder, target.header)] = RowWriter(
-                self._settings.max_cell_bytes, self._settings.max_value_bytes
-            )
+            self._oldest_cached_day = min(self._oldest_cached_day, day)
+        file = files.get((folder, target.header))
+        if file is None:
+            file = files[(folder, target.header)] = _File(self._row_writer())
         ctx = RowContext(
             str(attrs.get(schema.CORRELATION_ID, "")),
             self._timestamps.text(moment),
@@ -170,7 +225,8 @@ class ModelDataLogExporter(LogRecordExporter):
             hex_id(record.trace_id or 0, 32),
             hex_id(record.span_id or 0, 16),
         )
-        refused = writer.write(rows, target.width, ctx)
+        file.records.append((rows, target, ctx))
+        refused = file.writer.write(rows, target.width, ctx)
         for reason in set(refused):
             count = refused.count(reason)
             STATS.drop(reason, count, model=target.model, designation=target.designation, accepted=True)
@@ -192,6 +248,22 @@ class ModelDataLogExporter(LogRecordExporter):
             target = self._targets[key] = _make_target(model, version, designation, columns)
         return target
 
+    def _forget_old_days(self) -> None:
+        """Drop the cached folders and files of days before yesterday, here and in the destination.
+
+        A long-running process would otherwise keep one entry per partition and day forever.
+        Cheap when there is nothing to drop (the usual case): one comparison per export.
+        """
+        keep_from = _today() - CACHED_DAYS + 1
+        if self._oldest_cached_day >= keep_from:
+            return
+        for target in self._targets.values():
+            if isinstance(target, _Target):
+                for day in [d for d in target.folders if d < keep_from]:
+                    del target.folders[day]
+        self._destination.forget_days_before(utc_day(keep_from * NANOS_PER_DAY))
+        self._oldest_cached_day = keep_from
+
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Every export writes through, so there is nothing buffered here."""
         return True
@@ -202,3 +274,22 @@ class ModelDataLogExporter(LogRecordExporter):
             return
         self._shutdown = True
         self._destination.close()
+
+
+def _today() -> int:
+    """Today's UTC day number since the epoch, like the days partitions are named by."""
+    return time.time_ns() // NANOS_PER_DAY
+
+
+def _drop_record(readable: ReadableLogRecord, reason: str, detail: str) -> None:
+    """Count every row of a record that cannot be written at all."""
+    attrs: Mapping[str, Any] = readable.log_record.attributes or {}
+    body = readable.log_record.body
+    STATS.drop(
+        reason,
+        len(body) if isinstance(body, (list, tuple)) else 1,
+        model=str(attrs.get(schema.MODEL_NAME)),
+        designation=str(attrs.get(schema.DESIGNATION)),
+        accepted=True,
+        detail=detail,
+    )

@@ -28,7 +28,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadW
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
-from . import schema
+from . import lifecycle, schema
 from .forking import after_fork_in_child
 from .stats import STATS
 
@@ -111,14 +111,21 @@ class Handoff(LogRecordProcessor):
             self._queued += 1
             queue.append(item)
             start = self._thread is None
+            # Decided here, not after the lock is released: another thread's put() could
+            # then already have grown the queue past the batch size, and nobody would wake
+            # the exporting thread. One item per put() makes the equality the crossing.
+            full = len(queue) == self.batch_size
         if start:
             self._start()
-        elif len(queue) == self.batch_size:
+        elif full:
             with self._lock:
                 self._has_work.notify()
         return None
 
     def _start(self) -> None:
+        # A process's first collection: our SIGTERM handler goes in front of one a server installed
+        # since configure() (in a gunicorn worker forked after it, for one).
+        lifecycle.install_sigterm_hook_from_any_thread()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="otel_modeldata", daemon=True)
@@ -181,6 +188,7 @@ class Handoff(LogRecordProcessor):
         return len(self._queue) >= self.batch_size or self._closed or self._flush_to > self._done
 
     def _work(self) -> None:
+        lifecycle.shield_this_thread()
         while (batch := self._take()) is not None:
             if not batch:
                 continue

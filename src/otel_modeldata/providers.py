@@ -8,13 +8,9 @@ they are made by the application's global tracer provider, if it has one.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import signal
 import threading
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -23,10 +19,11 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from . import lifecycle
 from .exporter import ModelDataLogExporter
 from .forking import after_fork_in_child
 from .handoff import SHUT_DOWN, Handoff
-from .settings import ConfigurationError, Settings, strict_requested
+from .settings import LOCAL_DIR, STORAGE_CONNECTION_STRING, ConfigurationError, Settings, strict_requested
 from .stats import FAILED, STATS, UNACCOUNTED
 
 _log = logging.getLogger("otel_modeldata")
@@ -110,7 +107,6 @@ _handle: ModelDataHandle | None = None
 _runtime: Runtime | None = None
 _stopped: str | None = None
 """Why collection is off with no handle: :data:`SHUT_DOWN` or :data:`CONFIGURATION_ERROR`."""
-_exit_hooks_installed = False
 
 
 def configure(**overrides: Any) -> ModelDataHandle:
@@ -119,26 +115,44 @@ def configure(**overrides: Any) -> ModelDataHandle:
     Call once at start-up. A second call returns the handle of the first (and warns if
     its arguments differ) so nothing is exported twice. After ``shutdown()`` it starts anew.
     """
+    handle, built = _configure(overrides)
+    if built and handle.exporter is not None:
+        _log.info("otel_modeldata collecting to %s", handle.exporter.destination.describe())
+    return handle
+
+
+def _configure(overrides: dict[str, Any]) -> tuple[ModelDataHandle, bool]:
+    """The active handle, and whether this call built it."""
     global _handle, _runtime, _stopped
     with _lock:
         if _handle is not None:
             if overrides and Settings.from_env(**overrides) != _handle.settings:
                 _log.warning("otel_modeldata.configure() was already called; keeping the first settings")
-            return _handle
+            return _handle, False
         settings = Settings.from_env(**overrides)
         _stopped = None
         if not settings.enabled:
             _handle = ModelDataHandle(settings)
             _runtime = None
-            return _handle
+            return _handle, True
         resource = Resource.create({SERVICE_NAME: settings.identity.webservice})
         logger_provider, exporter, handoff = _logger_provider(settings, resource)
         tracer_provider = _tracer_provider(settings, resource)
         _handle = ModelDataHandle(settings, logger_provider, tracer_provider, exporter)
         _runtime = Runtime(settings=settings, handoff=handoff, tracer=_tracer(tracer_provider))
         _install_exit_hooks()
-        _log.info("otel_modeldata collecting to %s", exporter.destination.describe())
-        return _handle
+        return _handle, True
+
+
+def _announce_lazy(exporter: ModelDataLogExporter) -> None:
+    """Say once where a script that never called ``configure()`` writes, and what moves it."""
+    _log.info(
+        "otel_modeldata collecting to %s (configured from the environment by the first collection; "
+        "%s or %s choose where)",
+        exporter.destination.describe(),
+        LOCAL_DIR,
+        STORAGE_CONNECTION_STRING,
+    )
 
 
 def _logger_provider(
@@ -235,12 +249,14 @@ def _configure_lazily() -> None:
     """
     global _stopped
     try:
+        handle: ModelDataHandle | None
         if not ModelDataLogExporter.built_from_environment:
-            configure()
-            return
-        settings = Settings.from_env()
-        if settings.enabled:
-            _adopt_global(settings)
+            handle = _configure({})[0]
+        else:
+            settings = Settings.from_env()
+            handle = _adopt_global(settings) if settings.enabled else None
+        if handle is not None and handle.exporter is not None:
+            _announce_lazy(handle.exporter)
     except Exception as exc:
         if strict_requested():
             raise
@@ -251,7 +267,7 @@ def _configure_lazily() -> None:
             _log.exception("otel_modeldata: model data is not collected: configuration failed%s", _COUNTED)
 
 
-def _adopt_global(settings: Settings) -> Runtime:
+def _adopt_global(settings: Settings) -> ModelDataHandle:
     """Spans go to the global tracer provider; rows still get a LoggerProvider of their own.
 
     The global LoggerProvider may hold other exporters too (the Azure Monitor configurator
@@ -263,44 +279,22 @@ def _adopt_global(settings: Settings) -> Runtime:
     _handle = ModelDataHandle(settings, logger_provider, None, exporter)
     _runtime = Runtime(settings=settings, handoff=handoff, tracer=_tracer(None))
     _install_exit_hooks()
-    return _runtime
+    return _handle
 
 
 def _install_exit_hooks() -> None:
-    """Flush on interpreter exit, and on SIGTERM when the application has no handler of its own."""
-    global _exit_hooks_installed
-    if _exit_hooks_installed:
-        return
-    _exit_hooks_installed = True
-    atexit.register(_shutdown_active)
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
-        signal.SIG_DFL,
-        None,
-    ):
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    """Write the rows at interpreter exit and on SIGTERM, whatever the server does with it (see lifecycle)."""
+    lifecycle.watch(_shutdown_active, _is_active)
+
+
+def _is_active() -> bool:
+    return _handle is not None
 
 
 def _shutdown_active() -> None:
     handle = _handle
     if handle is not None:
         handle.shutdown()
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Flush on another thread, then die of SIGTERM as the application would have.
-
-    The handler runs on the main thread between two bytecodes, possibly while that thread
-    holds the queue's or the counters' lock; flushing right here could wait for that lock forever.
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    threading.Thread(target=_shutdown_then_terminate, name="otel_modeldata-sigterm").start()
-
-
-def _shutdown_then_terminate() -> None:
-    try:
-        _shutdown_active()
-    finally:
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _report_losses() -> None:

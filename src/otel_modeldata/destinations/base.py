@@ -10,15 +10,23 @@ A destination whose files fill up (a blob's block limit) continues in ``data_1.c
 
 from __future__ import annotations
 
+import logging
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import date
 from typing import Final
 
 from ..forking import after_fork_in_child
 from ..layout import file_name, header_tag
 
-#: How often one append may move on to another file before it gives up (a loop guard).
+_log = logging.getLogger(__name__)
+
+#: Sibling files announced in the log, kept before the set starts over (a bound, not a policy).
+MAX_ANNOUNCED: Final = 4096
+
+#: How often one append may move on to another file before it gives up (a loop guard: a new
+#: writer starts at the latest part, see ``_last_part``, so one append moves once or twice).
 MAX_MOVES: Final = 64
 
 
@@ -49,6 +57,7 @@ class Destination(ABC):
 
     def __init__(self) -> None:
         self._files: dict[tuple[str, bytes], _FileChoice] = {}
+        self._announced: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
         after_fork_in_child(self._after_fork)
 
@@ -57,7 +66,20 @@ class Destination(ABC):
         self._lock = threading.Lock()
 
     def append(self, folder: str, header: bytes, payload: bytes) -> None:
-        """Append ``payload`` (whole lines) under ``header`` in ``folder``, or raise DestinationError."""
+        """Append ``payload`` (whole lines) under ``header`` in ``folder``, or raise DestinationError.
+
+        A plain OSError from a primitive (a folder where the file should be, say) becomes a
+        DestinationError too, so the caller counts that file's rows and carries on.
+        """
+        try:
+            self._append_moving(folder, header, payload)
+        except DestinationError:
+            raise
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise DestinationError(f"{exc.strerror or exc}{where}") from exc
+
+    def _append_moving(self, folder: str, header: bytes, payload: bytes) -> None:
         key = (folder, header)
         with self._lock:
             choice = self._files.get(key)
@@ -82,14 +104,47 @@ class Destination(ABC):
             choice = self._files[key] = self._choose_file(key[0], key[1], part, stale.tag)
             return choice
 
-    def _choose_file(self, folder: str, header: bytes, part: int = 0, tag: str | None = None) -> _FileChoice:
-        """The file of ``part`` that is free or has ``header``; ``tag`` (kept across parts) is tried first."""
+    def _choose_file(
+        self, folder: str, header: bytes, part: int | None = None, tag: str | None = None
+    ) -> _FileChoice:
+        """The file of ``part`` that is free or has ``header``; ``tag`` (kept across parts) is tried first.
+
+        ``part=None`` (a writer's first choice) starts at the latest part of each series.
+        """
         other = header_tag(header)
         for candidate in (tag, other if tag is None else None):
-            path = f"{folder}/{file_name(candidate, part)}"
+            at = self._last_part(folder, candidate) if part is None else part
+            path = f"{folder}/{file_name(candidate, at)}"
             if self._create(path, header) or self._read_header(path, len(header)) == header:
-                return _FileChoice(path, candidate, part)
-        raise DestinationError(f"{folder}: both data files of part {part} have other headers")
+                if candidate is not None:
+                    self._announce(folder, header, path)
+                return _FileChoice(path, candidate, at)
+        raise DestinationError(f"{folder}: both data files of part {part or 0} have other headers")
+
+    def _announce(self, folder: str, header: bytes, path: str) -> None:
+        """Say once per folder and header why rows go to a sibling: readers of data.csv miss them."""
+        if (folder, header) in self._announced:
+            return
+        if len(self._announced) >= MAX_ANNOUNCED:
+            self._announced.clear()
+        self._announced.add((folder, header))
+        _log.warning(
+            "model data goes to %s: its columns differ from the header of %s/%s, so it starts a sibling "
+            "file (read data*.csv to get every row)",
+            path,
+            folder,
+            file_name(),
+        )
+
+    def _last_part(self, folder: str, tag: str | None) -> int:
+        """The highest part of the ``tag`` series present in ``folder``; 0 where files never fill up."""
+        return 0
+
+    def forget_days_before(self, day: date) -> None:
+        """Drop what is cached for partition folders of days before ``day`` (a past day is over)."""
+        with self._lock:
+            for key in [k for k in self._files if older_than(k[0], day)]:
+                del self._files[key]
 
     def forget(self, folder: str, header: bytes) -> None:
         """Drop the cached file choice, e.g. after the file was removed or rolled over."""
@@ -114,6 +169,21 @@ class Destination(ABC):
     @abstractmethod
     def describe(self) -> str:
         """Where the data goes, for logs; never contains a secret."""
+
+
+def folder_day(folder: str) -> date | None:
+    """The day a partition folder (``.../<YYYY>/<MM>/<DD>``) holds, or None if it names none."""
+    try:
+        year, month, day = (int(part) for part in folder.rsplit("/", 3)[-3:])
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def older_than(folder: str, day: date) -> bool:
+    """Whether ``folder`` is the partition of a day before ``day`` (False if it names no day)."""
+    found = folder_day(folder)
+    return found is not None and found < day
 
 
 def split_payload(payload: bytes, rows: int, limit: int | None) -> list[tuple[bytes, int]]:

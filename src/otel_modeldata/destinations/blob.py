@@ -22,29 +22,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
-    ResourceExistsError,
-    ServiceRequestError,
-    ServiceRequestTimeoutError,
-    ServiceResponseError,
-    ServiceResponseTimeoutError,
-)
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobServiceClient
 
-from ..settings import (
-    AZURE_STORAGE_CONNECTION_STRING,
-    STORAGE_ACCOUNT_URL,
-    STORAGE_CONNECTION_STRING,
-    ConfigurationError,
-    Settings,
-)
-from .base import Destination, DestinationError, FileFull, FileMissing
+from ..layout import file_name
+from ..settings import Settings
+from .azure_errors import code as _code
+from .azure_errors import reason as _reason
+from .azure_errors import redact_signatures_in_transport_logs
+from .azure_errors import transient as _transient
+from .base import Destination, DestinationError, FileFull, FileMissing, older_than
+from .blob_client import connect
 
 _log = logging.getLogger(__name__)
 
@@ -58,11 +51,6 @@ MAX_BLOCK_BYTES: Final = 4 * 1024 * 1024
 DEFAULT_DEADLINE: Final = 20.0
 #: Seconds to wait for a header in a blob another writer created but has not filled yet.
 DEFAULT_HEADER_WAIT: Final = 5.0
-#: Statuses worth retrying: throttling, timeouts and passing server trouble.
-RETRYABLE_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
-
-_SIGNATURE: Final = re.compile(r"(?i)(\bsig=)[^&\s\"']+")
-_TRANSPORT_LOGGERS: Final = ("urllib3.connectionpool", "urllib3.util.retry")
 
 _APPEND_POSITION_NOT_MET: Final = "AppendPositionConditionNotMet"
 _BLOCK_COUNT_EXCEEDED: Final = "BlockCountExceedsLimit"
@@ -114,7 +102,7 @@ class BlobDestination(Destination):
         self._state_lock = threading.Lock()
         self._container_ready = False
         self._closed = threading.Event()
-        _redact_signatures_in_transport_logs()
+        redact_signatures_in_transport_logs()
 
     @classmethod
     def from_settings(
@@ -130,40 +118,7 @@ class BlobDestination(Destination):
         ``client_options`` go to ``BlobServiceClient`` (a transport or timeouts, say); the
         SDK's retries stay off because only this class knows the append position.
         """
-        options: dict[str, Any] = {
-            "connection_timeout": 10,
-            "read_timeout": 30,
-            **client_options,
-            "retry_total": 0,
-        }
-        if settings.storage_connection_string:
-            try:
-                service = BlobServiceClient.from_connection_string(
-                    settings.storage_connection_string, **options
-                )
-            except ValueError:
-                raise ConfigurationError(
-                    f"{STORAGE_CONNECTION_STRING} (or {AZURE_STORAGE_CONNECTION_STRING}) is not a valid "
-                    "Azure Storage connection string"
-                ) from None
-            return cls(
-                service, settings.container, settings.blob_prefix, block_limit=block_limit, deadline=deadline
-            )
-        if not settings.storage_account_url:
-            raise ConfigurationError(f"set {STORAGE_CONNECTION_STRING} or {STORAGE_ACCOUNT_URL}")
-        try:
-            from azure.identity import DefaultAzureCredential
-        except ImportError:
-            raise ConfigurationError(
-                f"{STORAGE_ACCOUNT_URL} authenticates with azure-identity, which is not installed: "
-                "pip install 'otel-modeldata[identity]'"
-            ) from None
-        credential = DefaultAzureCredential()
-        try:
-            service = BlobServiceClient(settings.storage_account_url, credential=credential, **options)
-        except ValueError:
-            credential.close()
-            raise ConfigurationError(f"{STORAGE_ACCOUNT_URL} is not a valid blob account URL") from None
+        service, credential = connect(settings, client_options)
         return cls(
             service,
             settings.container,
@@ -235,6 +190,26 @@ class BlobDestination(Destination):
             except (FileFull, FileMissing):
                 self._cursors.pop(path, None)
                 raise
+
+    def _last_part(self, folder: str, tag: str | None) -> int:
+        """The highest part listed in the folder: one request instead of a walk through full parts.
+
+        Part numbers have at most 7 digits here, so ``data_<8 hex digits>.csv`` (a sibling
+        whose tag happens to be all digits) is never taken for a part. Without permission to
+        list, the walk starts at part 0 as before.
+        """
+        stem = f"{self._name(folder)}/{file_name(tag).removesuffix('.csv')}_"
+        pattern = re.compile(re.escape(stem) + r"(\d{1,7})\.csv")
+        deadline = self._start()
+        try:
+            with self._errors(f"cannot list {stem}*"):
+                listed = self._retrying(
+                    stem, lambda: list(self._container.list_blob_names(name_starts_with=stem)), deadline
+                )
+        except DestinationError as exc:
+            _log.debug("%s; looking for the latest part from part 0", exc)
+            return 0
+        return max((int(m[1]) for name in listed if (m := pattern.fullmatch(name))), default=0)
 
     # -- exactly-once append ----------------------------------------------------------------
 
@@ -377,6 +352,16 @@ class BlobDestination(Destination):
         if closed:
             self._closed.set()
 
+    def forget_days_before(self, day: date) -> None:
+        """Also drop the append positions and the idle locks of those days' blobs."""
+        super().forget_days_before(day)
+        with self._state_lock:
+            for path, lock in list(self._path_locks.items()):
+                if older_than(path.rpartition("/")[0], day) and not lock.locked():
+                    del self._path_locks[path]
+            for path in [p for p in self._cursors if older_than(p.rpartition("/")[0], day)]:
+                self._cursors.pop(path, None)
+
     def _path_lock(self, path: str) -> threading.Lock:
         with self._state_lock:
             return self._path_locks.setdefault(path, threading.Lock())
@@ -402,45 +387,3 @@ class BlobDestination(Destination):
 
     def __repr__(self) -> str:
         return f"<BlobDestination {self.describe()}>"
-
-
-class _RedactSignatures(logging.Filter):
-    """Hides SAS signatures in urllib3's DEBUG request lines, which carry the full URL."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "sig=" in message.lower():
-            record.msg, record.args = _SIGNATURE.sub(r"\1REDACTED", message), ()
-        return True
-
-
-def _redact_signatures_in_transport_logs() -> None:
-    """Installed once: the SDK redacts its own logs, but not those of the HTTP library under it."""
-    for name in _TRANSPORT_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactSignatures) for f in logger.filters):
-            logger.addFilter(_RedactSignatures())
-
-
-def _code(exc: AzureError) -> str:
-    code = getattr(exc, "error_code", None)
-    return str(getattr(code, "value", code) or "")
-
-
-def _transient(exc: AzureError) -> bool:
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return True
-    return isinstance(exc, HttpResponseError) and exc.status_code in RETRYABLE_STATUS
-
-
-def _reason(exc: AzureError) -> str:
-    """A description of ``exc`` without its message, which may contain a signed URL."""
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        return f"HTTP {exc.status_code} {_code(exc)}".rstrip()
-    if isinstance(exc, (ServiceRequestTimeoutError, ServiceResponseTimeoutError)):
-        return "timed out"
-    if isinstance(exc, ServiceRequestError):
-        return "connection failed"
-    if isinstance(exc, ServiceResponseError):
-        return "connection lost before the response"
-    return type(exc).__name__

@@ -1,21 +1,27 @@
 """The embedded default: partition files under a local folder, same layout as the blobs.
 
 Safe for several worker processes on one host: a file is created with its header by an
-atomic ``link`` of a finished temporary file, and each payload is one ``O_APPEND``
-write, so two processes never interleave inside a payload. Files and the folders it
-creates get one mode whatever the umask: ``file_mode`` (default owner-only ``0600``), and
-for folders the same with an ``x`` bit wherever it has an ``r`` bit (``0700``).
+atomic ``link`` of a finished temporary file, and each payload is appended (``O_APPEND``)
+under an exclusive ``flock`` of the file, so two processes never interleave inside a
+payload. A write that fails part way (disk full, file size limit) is cut back to the
+length the file had before it: a row is in the file whole or not at all. The lock is what
+makes that cut safe: without it another process could have appended after our start.
+Files and the folders it creates get one mode whatever the umask: ``file_mode`` (default
+owner-only ``0600``), and for folders the same with an ``x`` bit wherever it has an ``r``
+bit (``0700``).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import tempfile
 from pathlib import Path
 
 from ..layout import ROOT_FOLDER
 from ..settings import DEFAULT_FILE_MODE, folder_mode
-from .base import Destination, DestinationError
+from .base import Destination, DestinationError, FileMissing
 
 
 class LocalDestination(Destination):
@@ -76,17 +82,65 @@ class LocalDestination(Destination):
         target = self._path(path)
         try:
             fd = os.open(target, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            raise FileMissing from None
         except OSError as exc:
             raise DestinationError(f"cannot open {target}: {exc.strerror or exc}") from exc
         try:
-            _write_all(fd, payload)
-        except OSError as exc:
-            raise DestinationError(f"cannot append to {target}: {exc.strerror or exc}") from exc
+            locked = _lock(fd, target)
+            status = os.fstat(fd)
+            if status.st_nlink == 0:
+                raise FileMissing  # removed or moved away between the open and the lock
+            _append_whole(fd, payload, status.st_size, target, locked=locked)
         finally:
-            os.close(fd)
+            os.close(fd)  # also releases the lock
 
     def describe(self) -> str:
         return f"local folder {self._base}"
+
+
+def _lock(fd: int, target: Path) -> bool:
+    """Take the file's exclusive lock; False where the file system has no ``flock``."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        if exc.errno not in {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL}:
+            raise DestinationError(f"cannot lock {target}: {exc.strerror or exc}") from exc
+        return False
+    return True
+
+
+def _append_whole(fd: int, payload: bytes, start: int, target: Path, *, locked: bool) -> None:
+    """Write all of ``payload`` at the end of the file (``start`` bytes long), or raise.
+
+    A write that fails part way is cut back to ``start`` so no torn row remains.
+    """
+    view = memoryview(payload)
+    done = 0
+    try:
+        while done < len(payload):
+            done += os.write(fd, view[done:])
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if done:
+            reason += _cut_back(fd, start, done, locked=locked)
+        raise DestinationError(f"cannot append to {target}: {reason}") from exc
+
+
+def _cut_back(fd: int, start: int, done: int, *, locked: bool) -> str:
+    """Remove the ``done`` bytes we wrote after ``start``; says what happened, for the error.
+
+    Without the lock the cut is made only if the file ends with our bytes: cutting could
+    otherwise remove rows another process appended meanwhile.
+    """
+    remain = f"; {done} bytes of a partial write remain at offset {start}"
+    try:
+        if not locked and os.fstat(fd).st_size != start + done:
+            return f"{remain} (another process appended too: not cut)"
+        os.ftruncate(fd, start)
+    except OSError as exc:
+        return f"{remain} ({exc.strerror or exc})"
+    return " (the partial write was removed)"
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -1,0 +1,57 @@
+"""How the Blob destination connects: a connection string, else the account URL and Entra ID.
+
+The SDK's own retries are turned off here: only the destination knows the append
+position a retry must be conditioned on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.storage.blob import BlobServiceClient
+
+from ..settings import (
+    AZURE_STORAGE_CONNECTION_STRING,
+    STORAGE_ACCOUNT_URL,
+    STORAGE_CONNECTION_STRING,
+    ConfigurationError,
+    Settings,
+)
+
+
+def connect(settings: Settings, client_options: dict[str, Any]) -> tuple[BlobServiceClient, Any]:
+    """The service client, and the credential to close with it (None with a connection string).
+
+    ``client_options`` go to ``BlobServiceClient`` (a transport or timeouts, say).
+    """
+    options: dict[str, Any] = {
+        "connection_timeout": 10,
+        "read_timeout": 30,
+        **client_options,
+        "retry_total": 0,
+    }
+    if settings.storage_connection_string:
+        try:
+            service = BlobServiceClient.from_connection_string(settings.storage_connection_string, **options)
+        except ValueError:
+            raise ConfigurationError(
+                f"{STORAGE_CONNECTION_STRING} (or {AZURE_STORAGE_CONNECTION_STRING}) is not a valid "
+                "Azure Storage connection string"
+            ) from None
+        return service, None
+    if not settings.storage_account_url:
+        raise ConfigurationError(f"set {STORAGE_CONNECTION_STRING} or {STORAGE_ACCOUNT_URL}")
+    try:
+        from azure.identity import DefaultAzureCredential
+    except ImportError:
+        raise ConfigurationError(
+            f"{STORAGE_ACCOUNT_URL} authenticates with azure-identity, which is not installed: "
+            "pip install 'otel-modeldata[identity]'"
+        ) from None
+    credential = DefaultAzureCredential()
+    try:
+        service = BlobServiceClient(settings.storage_account_url, credential=credential, **options)
+    except ValueError:
+        credential.close()
+        raise ConfigurationError(f"{STORAGE_ACCOUNT_URL} is not a valid blob account URL") from None
+    return service, credential
