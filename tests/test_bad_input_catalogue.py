@@ -19,6 +19,13 @@ from otel_modeldata import collect_io
 from csvfiles import LocalStore
 
 
+class Unprintable:
+    """A cell whose ``__str__`` raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
 def _generator() -> Iterator[int]:
     yield 1
 
@@ -70,6 +77,8 @@ CATALOGUE: dict[str, Case] = {
         pd.DataFrame({"a": pd.to_datetime(["2024-01-02", None]), "b": [1, 2]}),
         [("2024-01-02 00:00:00", "1"), ("", "2")],
     ),
+    "object whose __str__ raises": Case([[Unprintable(), 1], [2, 3]], [], {"unencodable_value": 2}),
+    "int over 4300 digits": Case([[10**5000, 1], [2, 3]], [], {"unencodable_value": 2}),
     "generator as the input": Case((x for x in [1, 2]), [], {"unsupported_input": 1}),
     "generator in a cell": Case([[_generator(), 1], [2, 3]], [("2", "3")], {"nested_value": 1}),
     "empty batch": Case([], []),
