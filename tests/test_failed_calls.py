@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -59,7 +60,7 @@ def test_failed_calls_join_their_inputs_on_the_correlation_id(
 
 
 def test_the_exception_is_the_same_object_with_its_traceback(
-    collector: otel_modeldata.ModelDataHandle, local_root: object
+    collector: otel_modeldata.ModelDataHandle, local_root: Path
 ) -> None:
     original = ModelError("boom")
 
@@ -99,9 +100,9 @@ def test_async_run_failures_are_collected(
 
 
 def test_the_message_is_cut_to_one_kilobyte_without_frames_or_locals(
-    collector: otel_modeldata.ModelDataHandle, local_root: object
+    collector: otel_modeldata.ModelDataHandle, local_root: Path
 ) -> None:
-    store = LocalStore(local_root)  # type: ignore[arg-type]
+    store = LocalStore(local_root)
 
     @collect_io("verbose")
     def run(data: object) -> None:
@@ -122,7 +123,7 @@ def test_the_message_is_cut_to_one_kilobyte_without_frames_or_locals(
 
 
 def test_an_exception_whose_str_raises_is_still_recorded(
-    collector: otel_modeldata.ModelDataHandle, local_root: object
+    collector: otel_modeldata.ModelDataHandle, local_root: Path
 ) -> None:
     class Unprintable(Exception):
         def __str__(self) -> str:
@@ -135,16 +136,16 @@ def test_an_exception_whose_str_raises_is_still_recorded(
     with pytest.raises(Unprintable):
         run([[1]])
     collector.force_flush()
-    _, rows = LocalStore(local_root).read_rows("unprintable", "errors")  # type: ignore[arg-type]
+    _, rows = LocalStore(local_root).read_rows("unprintable", "errors")
     assert rows[0]["error_type"].endswith("Unprintable")
     assert rows[0]["error_message"] == f"<str() of {rows[0]['error_type']} raised>"
 
 
 @pytest.mark.parametrize("how", ["keyword", "environment"])
 def test_collect_errors_false_writes_no_errors(
-    local_root: object, monkeypatch: pytest.MonkeyPatch, how: str
+    local_root: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    store = LocalStore(local_root)  # type: ignore[arg-type]
+    store = LocalStore(local_root)
     if how == "keyword":
         handle = store.configure(collect_errors=False)
     else:
@@ -159,13 +160,13 @@ def test_collect_errors_false_writes_no_errors(
 
 @pytest.mark.parametrize("strict", [False, True])
 def test_a_failure_to_collect_the_error_never_replaces_the_exception(
-    local_root: object, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, strict: bool
+    local_root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, strict: bool
 ) -> None:
     def broken(exc: BaseException) -> list[str]:
         raise OSError("collection broke")
 
     monkeypatch.setattr("otel_modeldata.collect.failure_row", broken)
-    LocalStore(local_root).configure(strict=strict)  # type: ignore[arg-type]
+    LocalStore(local_root).configure(strict=strict)
     with caplog.at_level(logging.ERROR, logger="otel_modeldata"), pytest.raises(ModelError) as caught:
         score([[-1]])
     assert caught.value.__context__ is None
@@ -173,7 +174,7 @@ def test_a_failure_to_collect_the_error_never_replaces_the_exception(
 
 
 def test_the_classic_collector_records_an_error_for_the_current_inputs(
-    collector: otel_modeldata.ModelDataHandle, local_root: object
+    collector: otel_modeldata.ModelDataHandle, local_root: Path
 ) -> None:
     inputs_dc = ModelDataCollector("classic", designation="inputs", feature_names=["x"])
 
@@ -188,7 +189,7 @@ def test_the_classic_collector_records_an_error_for_the_current_inputs(
     with pytest.raises(ModelError):
         run([[9]])
     collector.force_flush()
-    store = LocalStore(local_root)  # type: ignore[arg-type]
+    store = LocalStore(local_root)
     joined = store.read_frame("classic", "inputs").merge(
         store.read_frame("classic", "errors"), on="$aml_dc_correlation_id", validate="one_to_one"
     )
