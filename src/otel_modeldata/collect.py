@@ -28,6 +28,7 @@ from .context import (
     start_correlation,
 )
 from .csvfmt import refusal
+from .failures import failure_row
 from .handoff import Pending
 from .layout import check_name
 from .providers import Runtime, runtime
@@ -84,7 +85,7 @@ def _emit(
         rows = rows[: settings.max_rows_per_call]
     _count_adjustments(table, len(rows), settings.strict, model, designation)
     if settings.strict:
-        _check_rows(rows, table.columns, model, designation)
+        _check_rows(rows, table.columns, model, designation, settings.max_cell_bytes)
     attributes: dict[str, Any] = {
         schema.DESIGNATION: designation,
         schema.MODEL_NAME: model,
@@ -114,12 +115,14 @@ def _count_adjustments(table: Table, kept: int, strict: bool, model: str, design
         )
 
 
-def _check_rows(rows: list[Any], columns: tuple[str, ...] | None, model: str, designation: str) -> None:
+def _check_rows(
+    rows: list[Any], columns: tuple[str, ...] | None, model: str, designation: str, max_cell_bytes: int
+) -> None:
     if not rows:
         return
     width = len(columns) if columns else len(rows[0]) if isinstance(rows[0], (list, tuple)) else 1
     for index, row in enumerate(rows):
-        reason = refusal(row, width)
+        reason = refusal(row, width, max_cell_bytes)
         if reason is not None:
             raise CollectionError(f"{model}/{designation}: row {index}: {reason} (expected {width} values)")
 
@@ -135,6 +138,29 @@ def _safe_emit(rt: Runtime, data: Any, **kwargs: Any) -> int | None:
         return None
 
 
+def _collect_failure(
+    rt: Runtime, exc: Exception, *, model: str, version: str | None, correlation: Correlation
+) -> None:
+    """Write why ``run()`` raised as an ``errors`` row sharing its inputs' correlation id.
+
+    Never raises, in strict mode either: the caller re-raises ``exc`` itself, unchanged.
+    """
+    if not rt.settings.collect_errors:
+        return
+    try:
+        _emit(
+            rt,
+            [failure_row(exc)],
+            model=model,
+            version=version,
+            designation=schema.ERRORS,
+            feature_names=schema.ERROR_COLUMNS,
+            correlation=correlation,
+        )
+    except Exception:
+        _log.exception("otel_modeldata: the failure of run() could not be collected for model %s", model)
+
+
 def collect_io(
     model_name: str,
     *,
@@ -145,7 +171,8 @@ def collect_io(
     """Decorate ``run()`` to collect its input (``inputs``) and its result (``predictions``).
 
     Both records share one correlation id, also set on a span around the call. When
-    ``run()`` raises, its inputs are still collected and the exception propagates unchanged.
+    ``run()`` raises, its inputs are still collected, an ``errors`` row holds the exception's
+    type and message, and the exception propagates unchanged.
     """
     model = check_name(model_name, "model_name")
     version = None if model_version is None else check_name(str(model_version), "model_version")
@@ -204,6 +231,9 @@ def collect_io(
                     token = start_correlation(correlation)
                     try:
                         result = await fn(*args, **kwargs)
+                    except Exception as exc:
+                        _collect_failure(rt, exc, model=model, version=version, correlation=correlation)
+                        raise
                     finally:
                         end_correlation(token)
                     finish(rt, correlation, result)
@@ -221,6 +251,9 @@ def collect_io(
                 token = start_correlation(correlation)
                 try:
                     result = fn(*args, **kwargs)
+                except Exception as exc:
+                    _collect_failure(rt, exc, model=model, version=version, correlation=correlation)
+                    raise
                 finally:
                     end_correlation(token)
                 finish(rt, correlation, result)
@@ -294,6 +327,26 @@ class ModelDataCollector:
         if self.designation == schema.INPUTS:
             start_correlation(
                 Correlation(correlation.correlation_id, correlation.request_id, rows, current_request())
+            )
+        return correlation.as_dict()
+
+    def collect_error(
+        self, error: Exception, user_correlation_id: str | Mapping[str, str] = ""
+    ) -> dict[str, str]:
+        """Write why scoring failed as an ``errors`` row of this model, tied to the request's inputs.
+
+        The classic API has no hook around ``run()``: call it from your own ``except`` block
+        (and re-raise). ``user_correlation_id`` is as for :meth:`collect`.
+        """
+        current = current_correlation()
+        if not user_correlation_id and current is not None and current.is_current():
+            correlation = current
+        else:
+            correlation = self._correlation(user_correlation_id)
+        rt = runtime()
+        if rt is not None:
+            _collect_failure(
+                rt, error, model=self.model_name, version=self.model_version, correlation=correlation
             )
         return correlation.as_dict()
 

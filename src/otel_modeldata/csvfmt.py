@@ -3,7 +3,9 @@
 Values go through :mod:`csv` unchanged, so commas, quotes, newlines and unicode survive
 a round trip; ``nan``, ``inf`` and ``-inf`` are what pandas reads back as NaN and
 infinities; ``None`` is an empty field. A row is refused (and reported, never raised)
-when its width differs from the header or it holds a nested value.
+when its width differs from the header, it holds a nested value or a cell over the cell
+bound; a collected value over the value bound is refused whole. Sizes are measured while
+the rows are checked anyway, never by encoding twice.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ ENCODING: Final = "utf-8"
 #: Lone surrogates cannot be UTF-8: they are written as ``\\udXXX`` text instead of failing.
 ENCODING_ERRORS: Final = "backslashreplace"
 
-_FLAT: Final = frozenset({str, int, float, bool, type(None)})
+#: Type names of pandas' missing values, written as empty cells like ``None`` (not ``<NA>``, ``NaT``).
+_MISSING_MARKERS: Final = frozenset({"NAType", "NaTType"})
+#: Cells with nothing to measure: a row of only these takes the fast path.
+_PLAIN: Final = frozenset({int, float, bool, type(None)})
 _NESTED: Final = (list, tuple, dict, set, frozenset, bytes, bytearray)
 
 NANOS_PER_SECOND: Final = 1_000_000_000
@@ -29,6 +34,13 @@ _EPOCH: Final = date(1970, 1, 1)
 
 WRONG_WIDTH: Final = "wrong_feature_count"
 NESTED_VALUE: Final = "nested_value"
+CELL_TOO_LARGE: Final = "cell_too_large"
+VALUE_TOO_LARGE: Final = "value_too_large"
+
+DEFAULT_MAX_CELL_BYTES: Final = 64 * 1024
+DEFAULT_MAX_VALUE_BYTES: Final = 8 * 1024 * 1024
+#: What a cell other than text (a number, a boolean, an empty cell) counts toward a value's size.
+PLAIN_CELL_BYTES: Final = 8
 
 
 class RowContext(NamedTuple):
@@ -91,16 +103,28 @@ def hex_id(value: int, digits: int) -> str:
 
 
 class RowWriter:
-    """Accumulates the CSV lines of one file; ``write`` returns the reasons of refused rows."""
+    """Accumulates the CSV lines of one file; ``write`` returns the reasons of refused rows.
 
-    __slots__ = ("_lines", "rows")
+    ``max_cell_bytes`` bounds one text cell and ``max_value_bytes`` one collected value (the
+    rows of one ``write``), both in UTF-8 bytes before CSV quoting; see :func:`measure`.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_lines", "_max_cell", "_max_value", "rows")
+
+    def __init__(
+        self, max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    ) -> None:
         self._lines: list[tuple[Any, ...]] = []
+        self._max_cell = max_cell_bytes
+        self._max_value = max_value_bytes
         self.rows = 0
 
     def write(self, rows: Sequence[Any], width: int, ctx: RowContext) -> list[str]:
-        """Add ``rows`` with their correlation columns; refused rows are skipped."""
+        """Add ``rows`` with their correlation columns; refused rows are skipped.
+
+        Rows over the value bound are all refused as ``value_too_large``: a value is
+        written whole or not at all, never cut.
+        """
         head = (
             ctx.correlation_id,
             ctx.timestamp,
@@ -114,13 +138,19 @@ class RowWriter:
         trace_id, span_id = ctx.trace_id, ctx.span_id
         lines = self._lines
         before = len(lines)
+        max_cell, max_value = self._max_cell, self._max_value
+        size = 0
         refused: list[str] = []
         for index, row in enumerate(rows):
-            reason = refusal(row, width)
-            if reason is None:
-                lines.append((*row, *head, index, trace_id, span_id))
+            measured, cells = _measure(row, width, max_cell)
+            if type(measured) is int:
+                size += measured
+                if size > max_value:
+                    del lines[before:]
+                    return [VALUE_TOO_LARGE] * len(rows)
+                lines.append((*cells, *head, index, trace_id, span_id))
             else:
-                refused.append(reason)
+                refused.append(str(measured))
         self.rows += len(lines) - before
         return refused
 
@@ -129,12 +159,42 @@ class RowWriter:
         return encode_lines(self._lines)
 
 
-def refusal(row: Any, width: int) -> str | None:
-    """Why ``row`` cannot be written under a header of ``width`` features, or ``None``."""
+def measure(row: Any, width: int, max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES) -> str | int:
+    """Why ``row`` cannot be written under a header of ``width`` features, or else its size.
+
+    The size is what the row counts toward its value's bound: the UTF-8 bytes of its text
+    cells plus :data:`PLAIN_CELL_BYTES` for each other cell. Rows of numbers take a fast
+    path; ASCII text is measured by its length (no encoding).
+    """
+    return _measure(row, width, max_cell_bytes)[0]
+
+
+def _measure(row: Any, width: int, max_cell_bytes: int) -> tuple[str | int, Any]:
+    """:func:`measure`, and the cells to write: ``row``, or a copy with pandas' ``NA``/``NaT`` as ``None``."""
     if not isinstance(row, (list, tuple)) or len(row) != width:
-        return WRONG_WIDTH
-    if _FLAT.issuperset(map(type, row)):
-        return None
-    if any(isinstance(v, _NESTED) or (hasattr(v, "__len__") and not isinstance(v, str)) for v in row):
-        return NESTED_VALUE
-    return None
+        return WRONG_WIDTH, row
+    if _PLAIN.issuperset(map(type, row)):
+        return width * PLAIN_CELL_BYTES, row
+    size = 0
+    cells: Any = row
+    for position, value in enumerate(row):
+        if isinstance(value, str):
+            cell = len(value) if value.isascii() else len(value.encode(ENCODING, ENCODING_ERRORS))
+            if cell > max_cell_bytes:
+                return CELL_TOO_LARGE, row
+            size += cell
+            continue
+        if type(value).__name__ in _MISSING_MARKERS:
+            if cells is row:
+                cells = list(row)
+            cells[position] = None
+        elif isinstance(value, _NESTED) or hasattr(value, "__len__") or hasattr(value, "__iter__"):
+            return NESTED_VALUE, row  # containers, generators and iterators have no one cell's value
+        size += PLAIN_CELL_BYTES
+    return size, cells
+
+
+def refusal(row: Any, width: int, max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES) -> str | None:
+    """Why ``row`` cannot be written under a header of ``width`` features, or ``None``."""
+    measured = measure(row, width, max_cell_bytes)
+    return measured if isinstance(measured, str) else None

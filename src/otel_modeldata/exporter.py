@@ -130,8 +130,11 @@ class ModelDataLogExporter(LogRecordExporter):
         self._forget_old_days()
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
-    @staticmethod
-    def _payload(file: _File) -> tuple[bytes, int]:
+    def _row_writer(self) -> RowWriter:
+        """A writer for one file of one export, with the configured size bounds."""
+        return RowWriter(self._settings.max_cell_bytes, self._settings.max_value_bytes)
+
+    def _payload(self, file: _File) -> tuple[bytes, int]:
         """The file's CSV bytes and row count; a record with a cell that cannot be encoded is dropped."""
         try:
             return file.writer.payload(), file.writer.rows
@@ -140,7 +143,7 @@ class ModelDataLogExporter(LogRecordExporter):
         pieces: list[bytes] = []
         count = 0
         for rows, target, ctx in file.records:
-            writer = RowWriter()
+            writer = self._row_writer()
             writer.write(rows, target.width, ctx)
             try:
                 pieces.append(writer.payload())
@@ -210,7 +213,7 @@ class ModelDataLogExporter(LogRecordExporter):
             self._oldest_cached_day = min(self._oldest_cached_day, day)
         file = files.get((folder, target.header))
         if file is None:
-            file = files[(folder, target.header)] = _File()
+            file = files[(folder, target.header)] = _File(self._row_writer())
         ctx = RowContext(
             str(attrs.get(schema.CORRELATION_ID, "")),
             self._timestamps.text(moment),

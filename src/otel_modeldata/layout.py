@@ -12,10 +12,14 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Final
+from urllib.parse import unquote
 
 ROOT_FOLDER: Final = "modeldata"
 DATA_STEM: Final = "data"
 MAX_NAME_BYTES: Final = 200
+#: Characters drawn like ``/`` or ``\\`` (U+2044, U+2215, U+2216, U+29F5, U+29F8, U+29F9, U+FE68, U+FF0F,
+#: U+FF3C): harmless to a Linux file system, but a listing or a URL decoder would show a path.
+SEPARATOR_LOOK_ALIKES: Final = frozenset("\u2044\u2215\u2216\u29f5\u29f8\u29f9\ufe68\uff0f\uff3c")
 
 
 class InvalidNameError(ValueError):
@@ -25,8 +29,10 @@ class InvalidNameError(ValueError):
 def check_name(value: object, what: str) -> str:
     """Return ``value`` if it is safe as one path component, else raise naming ``what``.
 
-    Refused: non-strings, empty or blank names, ``.`` and ``..``, path separators,
-    control characters and names longer than 200 UTF-8 bytes. Everything else,
+    Refused: non-strings, empty or blank names, ``.`` and ``..``, path separators and
+    characters drawn like them, ``:`` (a Windows drive or stream; Hadoop paths refuse it),
+    control characters, names longer than 200 UTF-8 bytes, and names whose NFKC or
+    percent-decoded form is refused (``%2e%2e``, fullwidth dots). Everything else,
     unicode included, is kept as given so paths stay readable.
     """
     if not isinstance(value, str):
@@ -41,7 +47,23 @@ def check_name(value: object, what: str) -> str:
         raise InvalidNameError(f"{what} must not contain control characters: {value!r}")
     if len(value.encode("utf-8")) > MAX_NAME_BYTES:
         raise InvalidNameError(f"{what} is longer than {MAX_NAME_BYTES} bytes")
+    if ":" in value:
+        raise InvalidNameError(f"{what} must not contain ':' (a Windows drive or stream): {value!r}")
+    if not SEPARATOR_LOOK_ALIKES.isdisjoint(value):
+        raise InvalidNameError(f"{what} must not contain a character drawn like a path separator: {value!r}")
+    for decoded in (unicodedata.normalize("NFKC", value), unquote(value)):
+        if decoded != value and _reads_as_a_path(decoded):
+            raise InvalidNameError(f"{what} would read as a path or control text once decoded: {value!r}")
     return value
+
+
+def _reads_as_a_path(text: str) -> bool:
+    """Whether a decoded name is ``.``/``..`` or holds a separator, ``:`` or a control character."""
+    return (
+        text.strip() in {".", ".."}
+        or any(ch in "/\\:" for ch in text)
+        or any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in text)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,13 @@ EVENT_NAME: Final = "modeldata.collect"
 INPUTS: Final = "inputs"
 PREDICTIONS: Final = "predictions"
 DEFAULT_DESIGNATION: Final = "default"
+#: Designation of the rows that say why a collected call raised.
+ERRORS: Final = "errors"
+
+#: Columns of an ``errors`` row (followed by the correlation columns).
+ERROR_TYPE: Final = "error_type"
+ERROR_MESSAGE: Final = "error_message"
+ERROR_COLUMNS: Final[tuple[str, ...]] = (ERROR_TYPE, ERROR_MESSAGE)
 
 #: Value of ``$aml_dc_boundary``: the partition is one day, 1440 minutes.
 BOUNDARY_MINUTES: Final = 1440

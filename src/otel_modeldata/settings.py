@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final
 
+from .csvfmt import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_VALUE_BYTES
 from .layout import Identity, InvalidNameError, check_name
 
 _log = logging.getLogger(__name__)
@@ -58,6 +59,21 @@ SCHEDULE_DELAY: Final = "OTEL_BLRP_SCHEDULE_DELAY"
 EXPORT_BATCH_SIZE: Final = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"
 """Collected values exported together, default ``512`` (as in the SDK); a full batch goes at once."""
 
+MAX_CELL_BYTES: Final = "OTEL_MODELDATA_MAX_CELL_BYTES"
+"""Largest text cell, in UTF-8 bytes, default ``65536`` (64 KiB); a row holding a larger one is dropped
+and counted as ``cell_too_large``."""
+
+MAX_VALUE_BYTES: Final = "OTEL_MODELDATA_MAX_VALUE_BYTES"
+"""Largest collected value (the rows of one call and designation), default ``8388608`` (8 MiB): text
+cells count their UTF-8 bytes, other cells 8 each; a larger value is dropped whole as ``value_too_large``."""
+
+FILE_MODE: Final = "OTEL_MODELDATA_FILE_MODE"
+"""Octal mode of local files, default ``0600`` (owner only); folders get the matching ``x`` bits (``0700``).
+``0640`` lets a reader in the group read them (folders ``0750``). The umask does not apply."""
+
+COLLECT_ERRORS: Final = "OTEL_MODELDATA_COLLECT_ERRORS"
+"""``true`` (default): a ``run()`` that raises also writes an ``errors`` row (exception type and message)."""
+
 STORAGE_CONNECTION_STRING: Final = "OTEL_MODELDATA_STORAGE_CONNECTION_STRING"
 """Azure Storage connection string; falls back to ``AZURE_STORAGE_CONNECTION_STRING``."""
 
@@ -88,6 +104,7 @@ DEFAULT_MAX_QUEUE_ROWS: Final = 100_000
 DEFAULT_SCHEDULE_DELAY: Final = 1000
 DEFAULT_EXPORT_BATCH_SIZE: Final = 512
 DEFAULT_CONTAINER: Final = "modeldata"
+DEFAULT_FILE_MODE: Final = 0o600
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -106,6 +123,10 @@ KEYWORDS: Final[Mapping[str, str]] = MappingProxyType(
         "model_version": MODEL_VERSION,
         "max_rows_per_call": MAX_ROWS_PER_CALL,
         "max_queue_rows": MAX_QUEUE_ROWS,
+        "max_cell_bytes": MAX_CELL_BYTES,
+        "max_value_bytes": MAX_VALUE_BYTES,
+        "collect_errors": COLLECT_ERRORS,
+        "file_mode": FILE_MODE,
         "schedule_delay_millis": SCHEDULE_DELAY,
         "export_batch_size": EXPORT_BATCH_SIZE,
         "storage_connection_string": STORAGE_CONNECTION_STRING,
@@ -134,6 +155,10 @@ class Settings:
     max_queue_rows: int = DEFAULT_MAX_QUEUE_ROWS
     schedule_delay_millis: int = DEFAULT_SCHEDULE_DELAY
     export_batch_size: int = DEFAULT_EXPORT_BATCH_SIZE
+    max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    collect_errors: bool = True
+    file_mode: int = DEFAULT_FILE_MODE
     storage_connection_string: str | None = field(default=None, repr=False)
     storage_account_url: str | None = field(default=None, repr=False)
     container: str = DEFAULT_CONTAINER
@@ -166,6 +191,10 @@ class Settings:
             max_queue_rows=source.positive_int("max_queue_rows", DEFAULT_MAX_QUEUE_ROWS),
             schedule_delay_millis=source.positive_int("schedule_delay_millis", DEFAULT_SCHEDULE_DELAY),
             export_batch_size=source.positive_int("export_batch_size", DEFAULT_EXPORT_BATCH_SIZE),
+            max_cell_bytes=source.positive_int("max_cell_bytes", DEFAULT_MAX_CELL_BYTES),
+            max_value_bytes=source.positive_int("max_value_bytes", DEFAULT_MAX_VALUE_BYTES),
+            collect_errors=source.boolean("collect_errors", True),
+            file_mode=source.file_mode(),
             storage_connection_string=source.secret(
                 "storage_connection_string", fallback=AZURE_STORAGE_CONNECTION_STRING
             ),
@@ -287,6 +316,25 @@ class _Source:
             raise ConfigurationError(f"{origin} must be a string, got {type(value).__name__}")
         return value.strip() or None
 
+    def file_mode(self) -> int:
+        """Read and write bits only, the owner's included: ``0640``, ``"640"`` or ``0o640``."""
+        found = self._lookup("file_mode")
+        if found is None:
+            return DEFAULT_FILE_MODE
+        value, origin, from_keyword = found
+        mode: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            mode = value
+        elif isinstance(value, str) and re.fullmatch(r"(0o?)?[0-7]{1,4}", value.strip()):
+            mode = int(value.strip().removeprefix("0o"), 8)
+        if mode is not None and mode & ~0o666 == 0 and mode & 0o600 == 0o600:
+            return mode
+        message = f"{origin} must be an octal mode of read and write bits, the owner's included (0600, 0640)"
+        if from_keyword:
+            raise ConfigurationError(f"{message}, got {value!r}")
+        _log.warning("%s; got %r, using the default %04o", message, value, DEFAULT_FILE_MODE)
+        return DEFAULT_FILE_MODE
+
     def container(self) -> str:
         found = self._lookup("container")
         if found is None:
@@ -310,6 +358,11 @@ class _Source:
         for part in filter(None, value.split("/")):
             _check(part, origin)
         return value
+
+
+def folder_mode(file_mode: int) -> int:
+    """The mode of folders for ``file_mode``: an ``x`` bit wherever there is an ``r`` bit."""
+    return file_mode | (file_mode & 0o444) >> 2
 
 
 def _check(value: object, origin: str) -> str:

@@ -15,4 +15,4 @@ def from_settings(settings: Settings) -> Destination:
         from .blob import BlobDestination
 
         return BlobDestination.from_settings(settings)
-    return LocalDestination(settings.local_dir)
+    return LocalDestination(settings.local_dir, settings.file_mode)

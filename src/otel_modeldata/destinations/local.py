@@ -6,6 +6,9 @@ under an exclusive ``flock`` of the file, so two processes never interleave insi
 payload. A write that fails part way (disk full, file size limit) is cut back to the
 length the file had before it: a row is in the file whole or not at all. The lock is what
 makes that cut safe: without it another process could have appended after our start.
+Files and the folders it creates get one mode whatever the umask: ``file_mode`` (default
+owner-only ``0600``), and for folders the same with an ``x`` bit wherever it has an ``r``
+bit (``0700``).
 """
 
 from __future__ import annotations
@@ -17,16 +20,19 @@ import tempfile
 from pathlib import Path
 
 from ..layout import ROOT_FOLDER
+from ..settings import DEFAULT_FILE_MODE, folder_mode
 from .base import Destination, DestinationError, FileMissing
 
 
 class LocalDestination(Destination):
     """Writes ``<root>/modeldata/<partition>/data.csv`` files."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], file_mode: int = DEFAULT_FILE_MODE) -> None:
         super().__init__()
         self.root = Path(root).resolve()
         self._base = self.root / ROOT_FOLDER
+        self._file_mode = file_mode
+        self._folder_mode = folder_mode(file_mode)
 
     def _path(self, path: str) -> Path:
         full = (self._base / path).resolve()
@@ -39,9 +45,10 @@ class LocalDestination(Destination):
         if target.exists():
             return False
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._make_folders(target.parent)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".csv")
             try:
+                os.fchmod(fd, self._file_mode)
                 _write_all(fd, header)
                 os.fsync(fd)
             finally:
@@ -55,6 +62,17 @@ class LocalDestination(Destination):
         except OSError as exc:
             raise DestinationError(f"cannot create {target}: {exc.strerror or exc}") from exc
         return True
+
+    def _make_folders(self, folder: Path) -> None:
+        """Create ``folder`` and its missing parents with the folder mode (``chmod``: the umask ignored)."""
+        if folder.is_dir():
+            return
+        self._make_folders(folder.parent)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            return  # another process made it, with the same mode
+        os.chmod(folder, self._folder_mode)
 
     def _read_header(self, path: str, size: int) -> bytes:
         with open(self._path(path), "rb") as handle:
