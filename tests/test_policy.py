@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import math
 
 import pytest
 
@@ -122,6 +123,7 @@ def test_hash_is_hmac_sha256_hex_of_the_cell_text() -> None:
     assert hasher("alice@example.com") == expected
     assert len(expected) == 64
     assert hasher(None) is None
+    assert math.isnan(hasher(math.nan))
     assert hasher(42) == hasher("42")
     assert hasher(1.5) == hasher("1.5")
     assert hasher(True) == hasher("True")

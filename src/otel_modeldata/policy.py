@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -76,10 +77,11 @@ def guard_rows(rows: list[Row]) -> list[Row]:
 
 
 class Hasher:
-    """HMAC-SHA256 of a cell's text under one key, as 64 lowercase hex digits; ``None`` stays ``None``.
+    """HMAC-SHA256 of a cell's text under one key, as 64 lowercase hex digits.
 
     A value that is not a string is hashed from ``str(value)``: the text the CSV file would
     otherwise hold (``42``, ``1.5``, ``True``), so a column joins across designations and files.
+    A missing value (``None``, NaN: what pandas makes of a missing string) stays missing.
     """
 
     __slots__ = ("_base",)
@@ -90,9 +92,9 @@ class Hasher:
     def __repr__(self) -> str:
         return "Hasher(key=<hidden>)"
 
-    def __call__(self, value: Any) -> str | None:
-        if value is None:
-            return None
+    def __call__(self, value: Any) -> Any:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return value
         text = value if isinstance(value, str) else str(value)
         mac = self._base.copy()
         mac.update(text.encode("utf-8", "surrogatepass"))
