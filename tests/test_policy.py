@@ -210,3 +210,10 @@ def test_check_rate_refuses_what_is_not_a_rate(rate: object) -> None:
 @pytest.mark.parametrize("rate", [0, 1, 0.25])
 def test_check_rate_accepts_numbers_from_zero_to_one(rate: float) -> None:
     assert check_rate(rate, "sample_rate") == rate
+
+
+def test_guard_rows_with_rows_that_are_not_sequences() -> None:
+    rows: list[object] = [[1.5], 5, None, ["=a"]]
+    assert guard_rows(rows) == [[1.5], 5, None, ["'=a"]]  # type: ignore[arg-type]
+    numbers: list[object] = [[1.5], 5]
+    assert guard_rows(numbers) is numbers  # type: ignore[arg-type]
