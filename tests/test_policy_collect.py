@@ -278,3 +278,24 @@ def test_labels_sent_later_by_another_program_follow_the_same_decision(store: St
     assert inputs == {f"LOAN-{i}" for i in range(80) if sampled(f"LOAN-{i}", 0.5)}
     assert 0 < len(inputs) < 80
     assert int(done.stdout) == 80 - len(labels)
+
+
+def test_model_arguments_that_can_never_work_are_refused_when_the_code_loads() -> None:
+    with pytest.raises(ValueError, match="sample_rate must be a number from 0 to 1"):
+        collect_io("m", sample_rate=1.5)
+    with pytest.raises(ValueError, match="sample_rate"):
+        ModelDataCollector("m", sample_rate=True)
+    with pytest.raises(TypeError, match="redact must be a sequence of strings"):
+        collect_io("m", redact="ssn")
+    with pytest.raises(TypeError, match="hash must be a sequence of strings"):
+        ModelDataCollector("m", hash=[1])  # type: ignore[list-item]
+
+
+def test_configure_refuses_hashing_without_a_key(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = otel_modeldata.ConfigurationError
+    with pytest.raises(refused, match=r"OTEL_MODELDATA_HASH .*OTEL_MODELDATA_HASH_KEY"):
+        store.configure(hash=["email"])
+    monkeypatch.setenv("OTEL_MODELDATA_HASH", "email")
+    with pytest.raises(refused, match="OTEL_MODELDATA_HASH_KEY"):
+        store.configure()
+    assert store.untouched()
