@@ -27,10 +27,11 @@ path is timed: our CSV encoding runs later on the processor's background thread 
 cost is measured by ``export_throughput.py``). Ours makes its log records on that thread
 too (``otel_modeldata.handoff``), where the floor makes them in ``run()``; so for shape a
 the run also measures CPU per call with everything included: process CPU time over a block
-of calls and the flush that follows it (all threads), divided by the calls. Two extra variants for shape a:
+of calls and the flush that follows it (all threads), divided by the calls. Three extra variants for shape a:
 ``ours+encoding`` with that background encoding running (the destination discards the bytes),
-to show the contention, and ``ours untraced``, the default set-up of an application without
-tracing, where ``@collect_io`` records no span (the global tracer is a no-op).
+to show the contention, ``ours untraced``, the default set-up of an application without
+tracing, where ``@collect_io`` records no span (the global tracer is a no-op), and
+``ours sampled out``, a model with ``sample_rate=0``: what a call left out by sampling costs.
 
 Each block of calls starts with an empty queue (untimed flush between blocks). Added time =
 the variant's median (or p99) per-call time minus the median of the undecorated call.
@@ -280,6 +281,8 @@ def measure(shape: Shape, env: Env, with_encoding: bool) -> dict[str, list[int]]
         with untraced():
             return _bench.time_calls(ours, shape.data, shape.calls)
 
+    sampled_out = otel_modeldata.collect_io(MODEL, sample_rate=0.0)(make_run(shape.prediction))
+
     variants: dict[str, Callable[[], list[int]]] = {
         "bare": lambda: _bench.time_calls(run, shape.data, shape.calls),
         "ours": ours_block,
@@ -288,6 +291,7 @@ def measure(shape: Shape, env: Env, with_encoding: bool) -> dict[str, list[int]]
     if with_encoding:
         variants["ours+encoding"] = ours_encoding_block
         variants["ours untraced"] = ours_untraced_block
+        variants["ours sampled out"] = lambda: _bench.time_calls(sampled_out, shape.data, shape.calls)
 
     def between(name: str) -> None:
         env.handle.force_flush()
@@ -411,6 +415,13 @@ def report(
             "Shape a in an application without tracing (the default: no span is recorded): "
             f"added median {_bench.us(untraced.median - results['a']['bare'].median)} us, "
             f"p99 {_bench.us(untraced.p99 - results['a']['bare'].median)} us"
+        )
+    sampled_out = results["a"].get("ours sampled out")
+    if sampled_out is not None:
+        print(
+            "Shape a sampled out (sample_rate=0: no span, no conversion, one call counted): "
+            f"added median {_bench.us(sampled_out.median - results['a']['bare'].median)} us, "
+            f"p99 {_bench.us(sampled_out.p99 - results['a']['bare'].median)} us"
         )
     print()
     print("Linearity (added median per input row, each input row with one prediction row):")

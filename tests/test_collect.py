@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import otel_modeldata
 from otel_modeldata import ModelDataCollector, collect_io
+from otel_modeldata.policy import unguard
 from otel_modeldata.schema import CORRELATION_COLUMNS
 
 from csvfiles import AWKWARD, Store
@@ -193,7 +194,9 @@ def test_awkward_values_round_trip_through_pandas_from_the_written_files(
     numbers([[math.nan, math.inf, -math.inf, None, 1.5]])
     assert store_collector.force_flush()
     frame = store.read_frame("awkward_text", "inputs", read_csv={"dtype": str, "keep_default_na": False})
-    assert frame.iloc[:, :6].values.tolist() == AWKWARD
+    written = frame.iloc[:, :6].values.tolist()
+    assert (written[0][5], written[1][3]) == ("'=1+1", "'-5")  # the formula guard, on by default
+    assert [[unguard(v) for v in row] for row in written] == AWKWARD
     assert frame["$row_index"].tolist() == ["0", "1"]
     values = store.read_frame("awkward_numbers", "inputs").iloc[0, :5].tolist()
     assert math.isnan(values[0])

@@ -170,6 +170,13 @@ ACCEPTED: list[tuple[str, object, object]] = [
         "InstrumentationKey=00000000-0000-0000-0000-000000000000",
         "InstrumentationKey=00000000-0000-0000-0000-000000000000",
     ),
+    ("sample_rate", "0.25", 0.25),
+    ("sample_rate", 0, 0.0),
+    ("redact", " email, ,phone ", ("email", "phone")),
+    ("redact", ["email", "email", "zip"], ("email", "zip")),
+    ("hash", "customer_id", ("customer_id",)),
+    ("hash_key", "k3y", "k3y"),
+    ("csv_formula_guard", "false", False),
 ]
 
 #: Each configure() keyword: values that can never work.
@@ -208,7 +215,18 @@ REFUSED: list[tuple[str, object]] = [
     ("blob_prefix", "ok/../up"),
     ("blob_prefix", 7),
     ("appinsights_connection_string", 42),
+    ("sample_rate", 1.5),
+    ("sample_rate", "half"),
+    ("sample_rate", True),
+    ("redact", 5),
+    ("redact", ["email", 7]),
+    ("hash", b"email"),
+    ("hash_key", 42),
+    ("csv_formula_guard", "maybe"),
 ]
+
+#: The accepted ``hash`` needs a key; it is harmless to every other keyword.
+_KEYED = {"OTEL_MODELDATA_HASH_KEY": "k3y"}
 
 
 def _resolved(settings: Settings, keyword: str) -> object:
@@ -224,7 +242,7 @@ def test_the_keyword_tables_cover_every_configure_keyword() -> None:
 def test_every_keyword_takes_its_own_type_or_text_parsed_like_the_variable(
     keyword: str, given: object, expected: object
 ) -> None:
-    assert _resolved(Settings.from_env({}, **{keyword: given}), keyword) == expected
+    assert _resolved(Settings.from_env(_KEYED, **{keyword: given}), keyword) == expected
 
 
 @pytest.mark.parametrize(("keyword", "given"), REFUSED)
@@ -260,3 +278,39 @@ def test_an_empty_connection_string_keyword_keeps_the_azure_variable_out() -> No
 def test_an_unsafe_service_name_is_refused_naming_otel_service_name() -> None:
     with pytest.raises(ConfigurationError, match=r"^OTEL_SERVICE_NAME .*path separator"):
         Settings.from_env({"OTEL_SERVICE_NAME": "payments/fraud-scorer"})
+
+
+def test_hash_without_a_key_is_refused_naming_both_variables() -> None:
+    with pytest.raises(ConfigurationError, match=r"OTEL_MODELDATA_HASH .*OTEL_MODELDATA_HASH_KEY"):
+        Settings.from_env({"OTEL_MODELDATA_HASH": "email"})
+    with pytest.raises(ConfigurationError, match=r"hash_key"):
+        Settings.from_env({}, hash=["email"], hash_key="")
+
+
+def test_the_hash_key_never_shows_in_repr_or_errors() -> None:
+    settings = Settings.from_env({"OTEL_MODELDATA_HASH": "email", "OTEL_MODELDATA_HASH_KEY": "SECRETKEY"})
+    assert settings.policy.hash_key == b"SECRETKEY"
+    for text in (repr(settings), str(settings), repr(settings.policy)):
+        assert "SECRETKEY" not in text
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env({"OTEL_MODELDATA_HASH_KEY": "SECRETKEY"}, hash_key=["SECRETKEY"])
+    assert "SECRETKEY" not in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "half", "nan"])
+def test_a_bad_sample_rate_in_the_environment_warns_and_collects_everything(
+    value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert Settings.from_env({"OTEL_MODELDATA_SAMPLE_RATE": value}).sample_rate == 1.0
+    assert "OTEL_MODELDATA_SAMPLE_RATE" in caplog.text
+
+
+def test_policy_defaults_collect_everything_with_the_formula_guard_on() -> None:
+    policy = Settings.from_env({}).policy
+    assert (policy.sample_rate, policy.redacted, policy.hashed, policy.formula_guard) == (
+        1.0,
+        frozenset(),
+        frozenset(),
+        True,
+    )

@@ -31,8 +31,10 @@ from .csvfmt import refusal
 from .failures import failure_row
 from .handoff import Pending
 from .layout import check_name
+from .policy import ModelPolicy, Policy
 from .providers import Runtime, runtime
 from .rows import Table, to_table
+from .settings import HASH_KEY
 from .stats import ACCEPTED, STATS
 
 _log = logging.getLogger("otel_modeldata")
@@ -44,6 +46,8 @@ UNSUPPORTED_INPUT: Final = "unsupported_input"
 TOO_MANY_ROWS: Final = "too_many_rows"
 MISSING_FEATURE: Final = "missing_feature"
 EXTRA_FEATURE: Final = "extra_feature"
+NO_HASH_KEY: Final = "no_hash_key"
+SAMPLED_OUT: Final = "sampled_out"
 _MISSING: Final = object()
 
 
@@ -60,6 +64,7 @@ def _emit(
     designation: str,
     feature_names: Sequence[str] | None,
     correlation: Correlation,
+    policy: Policy,
     expected_rows: int | None = None,
 ) -> int | None:
     """Emit one record for ``data``; return its row count, or ``None`` if nothing was emitted."""
@@ -86,6 +91,12 @@ def _emit(
     _count_adjustments(table, len(rows), settings.strict, model, designation)
     if settings.strict:
         _check_rows(rows, table.columns, model, designation, settings.max_cell_bytes)
+    if policy.missing_key:
+        if settings.strict:
+            raise CollectionError(f"{model}/{designation}: columns to hash but no {HASH_KEY}")
+        STATS.drop(NO_HASH_KEY, len(rows), model=model, designation=designation, detail=f"set {HASH_KEY}")
+        return None
+    columns, rows = policy.apply(table.columns, rows, designation, table.text)
     attributes: dict[str, Any] = {
         schema.DESIGNATION: designation,
         schema.MODEL_NAME: model,
@@ -94,8 +105,8 @@ def _emit(
         schema.REQUEST_ID: correlation.request_id,
         schema.ROW_COUNT: len(rows),
     }
-    if table.columns:
-        attributes[schema.FEATURE_NAMES] = table.columns
+    if columns:
+        attributes[schema.FEATURE_NAMES] = columns
     STATS.add(ACCEPTED, len(rows))
     refused = rt.handoff.put(Pending(time.time_ns(), get_current(), rows, attributes))
     if refused is not None:
@@ -139,7 +150,13 @@ def _safe_emit(rt: Runtime, data: Any, **kwargs: Any) -> int | None:
 
 
 def _collect_failure(
-    rt: Runtime, exc: Exception, *, model: str, version: str | None, correlation: Correlation
+    rt: Runtime,
+    exc: Exception,
+    *,
+    model: str,
+    version: str | None,
+    correlation: Correlation,
+    policy: Policy,
 ) -> None:
     """Write why ``run()`` raised as an ``errors`` row sharing its inputs' correlation id.
 
@@ -156,6 +173,7 @@ def _collect_failure(
             designation=schema.ERRORS,
             feature_names=schema.ERROR_COLUMNS,
             correlation=correlation,
+            policy=policy,
         )
     except Exception:
         _log.exception("otel_modeldata: the failure of run() could not be collected for model %s", model)
@@ -167,24 +185,45 @@ def collect_io(
     model_version: str | int | None = None,
     feature_names: Sequence[str] | None = None,
     prediction_names: Sequence[str] | None = None,
+    sample_rate: float | None = None,
+    redact: Sequence[str] | None = None,
+    hash: Sequence[str] | None = None,
 ) -> Callable[[F], F]:
     """Decorate ``run()`` to collect its input (``inputs``) and its result (``predictions``).
 
     Both records share one correlation id, also set on a span around the call. When
     ``run()`` raises, its inputs are still collected, an ``errors`` row holds the exception's
     type and message, and the exception propagates unchanged.
+    ``sample_rate`` replaces ``OTEL_MODELDATA_SAMPLE_RATE`` for this model; ``redact`` and
+    ``hash`` add column names to ``OTEL_MODELDATA_REDACT`` and ``OTEL_MODELDATA_HASH``.
     """
     model = check_name(model_name, "model_name")
     version = None if model_version is None else check_name(str(model_version), "model_version")
     features = _names(feature_names, "feature_names")
     predictions = _names(prediction_names, "prediction_names")
+    rules = _rules(sample_rate, redact, hash)
+
+    def admit(rt: Runtime) -> tuple[Policy, str] | None:
+        """This call's policy and correlation id, or None (counted) when sampling leaves it out."""
+        policy = rules.resolve(rt.settings.policy)
+        cid = new_id()
+        if policy.keeps(cid):
+            return policy, cid
+        STATS.not_collected(SAMPLED_OUT)
+        return None
 
     def decorate(fn: F) -> F:
         index, parameter = _data_parameter(fn)
 
-        def begin(rt: Runtime, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Correlation:
+        def begin(
+            rt: Runtime,
+            span: Span,
+            admitted: tuple[Policy, str],
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+        ) -> Correlation:
             data = args[index] if len(args) > index else kwargs.get(parameter, _MISSING)
-            cid = new_id()
+            policy, cid = admitted
             correlation = Correlation(cid, get_request_id() or cid)
             span.set_attributes(
                 {
@@ -204,10 +243,11 @@ def collect_io(
                     designation=schema.INPUTS,
                     feature_names=features,
                     correlation=correlation,
+                    policy=policy,
                 )
             return Correlation(correlation.correlation_id, correlation.request_id, rows)
 
-        def finish(rt: Runtime, correlation: Correlation, result: Any) -> None:
+        def finish(rt: Runtime, policy: Policy, correlation: Correlation, result: Any) -> None:
             _safe_emit(
                 rt,
                 result,
@@ -216,6 +256,7 @@ def collect_io(
                 designation=schema.PREDICTIONS,
                 feature_names=predictions,
                 correlation=correlation,
+                policy=policy,
                 expected_rows=correlation.input_rows,
             )
 
@@ -224,19 +265,21 @@ def collect_io(
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 rt = runtime()
-                if rt is None:
+                if rt is None or (admitted := admit(rt)) is None:
                     return await fn(*args, **kwargs)
                 with rt.tracer.start_as_current_span(SPAN_NAME) as span:
-                    correlation = begin(rt, span, args, kwargs)
+                    correlation = begin(rt, span, admitted, args, kwargs)
                     token = start_correlation(correlation)
                     try:
                         result = await fn(*args, **kwargs)
                     except Exception as exc:
-                        _collect_failure(rt, exc, model=model, version=version, correlation=correlation)
+                        _collect_failure(
+                            rt, exc, model=model, version=version, correlation=correlation, policy=admitted[0]
+                        )
                         raise
                     finally:
                         end_correlation(token)
-                    finish(rt, correlation, result)
+                    finish(rt, admitted[0], correlation, result)
                     return result
 
             return cast(F, async_wrapper)
@@ -244,19 +287,21 @@ def collect_io(
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             rt = runtime()
-            if rt is None:
+            if rt is None or (admitted := admit(rt)) is None:
                 return fn(*args, **kwargs)
             with rt.tracer.start_as_current_span(SPAN_NAME) as span:
-                correlation = begin(rt, span, args, kwargs)
+                correlation = begin(rt, span, admitted, args, kwargs)
                 token = start_correlation(correlation)
                 try:
                     result = fn(*args, **kwargs)
                 except Exception as exc:
-                    _collect_failure(rt, exc, model=model, version=version, correlation=correlation)
+                    _collect_failure(
+                        rt, exc, model=model, version=version, correlation=correlation, policy=admitted[0]
+                    )
                     raise
                 finally:
                     end_correlation(token)
-                finish(rt, correlation, result)
+                finish(rt, admitted[0], correlation, result)
                 return result
 
         return cast(F, wrapper)
@@ -270,6 +315,13 @@ def _names(names: Sequence[str] | None, what: str) -> tuple[str, ...] | None:
     if isinstance(names, str) or not all(isinstance(n, str) for n in names):
         raise TypeError(f"{what} must be a sequence of strings")
     return tuple(names)
+
+
+def _rules(
+    sample_rate: float | None, redact: Sequence[str] | None, hash: Sequence[str] | None
+) -> ModelPolicy:
+    """A model's own policy arguments, checked when the code is loaded."""
+    return ModelPolicy(sample_rate, _names(redact, "redact") or (), _names(hash, "hash") or ())
 
 
 def _data_parameter(fn: Callable[..., Any]) -> tuple[int, str]:
@@ -296,6 +348,10 @@ class ModelDataCollector:
         designation: str = schema.DEFAULT_DESIGNATION,
         feature_names: Sequence[str] | None = None,
         model_version: str | int | None = None,
+        *,
+        sample_rate: float | None = None,
+        redact: Sequence[str] | None = None,
+        hash: Sequence[str] | None = None,
     ) -> None:
         self.model_name = check_name(model_name, "model_name")
         self.designation = check_name(designation, "designation")
@@ -303,6 +359,7 @@ class ModelDataCollector:
         self.model_version = (
             None if model_version is None else check_name(str(model_version), "model_version")
         )
+        self._rules = _rules(sample_rate, redact, hash)
 
     def collect(self, input_data: Any, user_correlation_id: str | Mapping[str, str] = "") -> dict[str, str]:
         """Collect ``input_data``; returns the correlation context (``correlation_id``, ``request_id``).
@@ -314,16 +371,22 @@ class ModelDataCollector:
         rt = runtime()
         if rt is None:
             return correlation.as_dict()
-        rows = _safe_emit(
-            rt,
-            input_data,
-            model=self.model_name,
-            version=self.model_version,
-            designation=self.designation,
-            feature_names=self.feature_names,
-            correlation=correlation,
-            expected_rows=correlation.input_rows,
-        )
+        policy = self._rules.resolve(rt.settings.policy)
+        rows = None
+        if policy.keeps(correlation.correlation_id):
+            rows = _safe_emit(
+                rt,
+                input_data,
+                model=self.model_name,
+                version=self.model_version,
+                designation=self.designation,
+                feature_names=self.feature_names,
+                correlation=correlation,
+                policy=policy,
+                expected_rows=correlation.input_rows,
+            )
+        else:
+            STATS.not_collected(SAMPLED_OUT)
         if self.designation == schema.INPUTS:
             start_correlation(
                 Correlation(correlation.correlation_id, correlation.request_id, rows, current_request())
@@ -344,10 +407,20 @@ class ModelDataCollector:
         else:
             correlation = self._correlation(user_correlation_id)
         rt = runtime()
-        if rt is not None:
+        if rt is None:
+            return correlation.as_dict()
+        policy = self._rules.resolve(rt.settings.policy)
+        if policy.keeps(correlation.correlation_id):
             _collect_failure(
-                rt, error, model=self.model_name, version=self.model_version, correlation=correlation
+                rt,
+                error,
+                model=self.model_name,
+                version=self.model_version,
+                correlation=correlation,
+                policy=policy,
             )
+        else:
+            STATS.not_collected(SAMPLED_OUT)
         return correlation.as_dict()
 
     def _correlation(self, user_correlation_id: str | Mapping[str, str]) -> Correlation:

@@ -43,13 +43,15 @@ class Table:
     """Rows plus the column names the data itself carried (``None`` when it carried none).
 
     ``missing``: declared names the data lacked (written as empty cells); ``extra``: names
-    the data carried beyond the declared ones (left out).
+    the data carried beyond the declared ones (left out). ``text`` False: no cell can be a
+    string (a numeric array or DataFrame), so the formula guard need not look at the cells.
     """
 
     columns: tuple[str, ...] | None
     rows: list[Row]
     missing: Mismatch | None = None
     extra: Mismatch | None = None
+    text: bool = True
 
 
 def to_table(
@@ -175,14 +177,15 @@ def _ndarray(array: Any, designation: str, names: tuple[str, ...] | None, expect
         rows = [[r[p] if p is not None else None for p in match.positions] for r in array.tolist()]
         return match.table(rows)
     array = _readable(array)
+    text = _may_hold_text(array)
     if array.ndim == 0:
-        return Table(None, [[array.item()]])
+        return Table(None, [[array.item()]], text=text)
     if array.ndim == 1:
         if _is_column(len(array), designation, names, expected_rows):
-            return Table(None, array.reshape(-1, 1).tolist())
-        return Table(None, [array.tolist()])
+            return Table(None, array.reshape(-1, 1).tolist(), text=text)
+        return Table(None, [array.tolist()], text=text)
     if array.ndim == 2:
-        return Table(None, array.tolist())
+        return Table(None, array.tolist(), text=text)
     raise UnsupportedInputError(f"cannot collect a {array.ndim}-dimensional array")
 
 
@@ -224,18 +227,24 @@ def _frame(frame: Any, names: tuple[str, ...] | None) -> Table:
     carried = tuple(str(c) for c in frame.columns)
     if names is None or carried == names or _is_range_index(frame.columns):
         # Columns 0..n-1 (a frame made from an array) carry no names: keep the positions.
-        return Table(carried, _readable(frame.to_numpy()).tolist())
+        values = _readable(frame.to_numpy())
+        return Table(carried, values.tolist(), text=_may_hold_text(values))
     match = _Match(carried, names)
     present = [(slot, p) for slot, p in enumerate(match.positions) if p is not None]
     values = _readable(frame.iloc[:, [p for _, p in present]].to_numpy())
     if not match.missing:
-        return match.table(values.tolist())
+        return match.table(values.tolist(), text=_may_hold_text(values))
     import numpy  # pandas is loaded, so numpy is: no new dependency
 
     # Missing columns are None (empty cells), not NaN; the others keep their values and types.
     cells = numpy.full((len(frame), len(names)), None, dtype=object)
     cells[:, [slot for slot, _ in present]] = values
-    return match.table(cells.tolist())
+    return match.table(cells.tolist(), text=_may_hold_text(values))
+
+
+def _may_hold_text(array: Any) -> bool:
+    """False for numeric, boolean and date arrays, whose ``tolist()`` holds no string."""
+    return array.dtype.kind in "OSUV"
 
 
 class _Match:
@@ -252,13 +261,14 @@ class _Match:
         wanted = set(names)
         self.extra = tuple(c for c in index if c not in wanted)
 
-    def table(self, rows: list[Row]) -> Table:
+    def table(self, rows: list[Row], text: bool = True) -> Table:
         """``rows`` (already in declared order), with every row counted for each kind of mismatch."""
         return Table(
             None,
             rows,
             Mismatch(self.missing, len(rows)) if self.missing else None,
             Mismatch(self.extra, len(rows)) if self.extra else None,
+            text,
         )
 
 

@@ -14,11 +14,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Final
 
 from .csvfmt import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_VALUE_BYTES
 from .layout import Identity, InvalidNameError, check_name
+from .policy import Policy, check_rate
 
 _log = logging.getLogger(__name__)
 
@@ -90,6 +92,21 @@ apply: 3-63 lowercase letters, digits and single hyphens, starting and ending wi
 BLOB_PREFIX: Final = "OTEL_MODELDATA_BLOB_PREFIX"
 """Folders in front of ``<subscriptionid>/...`` inside the container, default empty."""
 
+SAMPLE_RATE: Final = "OTEL_MODELDATA_SAMPLE_RATE"
+"""Share of calls collected, from 0 to 1, default ``1`` (all); decided from the correlation id."""
+
+REDACT: Final = "OTEL_MODELDATA_REDACT"
+"""Comma-separated column names removed from every row and header, default none."""
+
+HASH: Final = "OTEL_MODELDATA_HASH"
+"""Comma-separated column names whose values are replaced by their keyed hash, default none."""
+
+HASH_KEY: Final = "OTEL_MODELDATA_HASH_KEY"
+"""The HMAC-SHA256 key for ``OTEL_MODELDATA_HASH``, default unset (required with it); never shown."""
+
+CSV_FORMULA_GUARD: Final = "OTEL_MODELDATA_CSV_FORMULA_GUARD"
+"""``true`` (default) puts ``'`` before text cells a spreadsheet would run as a formula."""
+
 APPINSIGHTS_CONNECTION_STRING: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 """When set, spans go to Application Insights (model data never does)."""
 
@@ -134,6 +151,11 @@ KEYWORDS: Final[Mapping[str, str]] = MappingProxyType(
         "container": CONTAINER,
         "blob_prefix": BLOB_PREFIX,
         "appinsights_connection_string": APPINSIGHTS_CONNECTION_STRING,
+        "sample_rate": SAMPLE_RATE,
+        "redact": REDACT,
+        "hash": HASH,
+        "hash_key": HASH_KEY,
+        "csv_formula_guard": CSV_FORMULA_GUARD,
     }
 )
 
@@ -164,6 +186,19 @@ class Settings:
     container: str = DEFAULT_CONTAINER
     blob_prefix: str = ""
     appinsights_connection_string: str | None = field(default=None, repr=False)
+    sample_rate: float = 1.0
+    redact: tuple[str, ...] = ()
+    hash: tuple[str, ...] = ()
+    hash_key: str | None = field(default=None, repr=False)
+    csv_formula_guard: bool = True
+
+    @cached_property
+    def policy(self) -> Policy:
+        """What every model collects unless its own arguments extend it."""
+        key = (self.hash_key or "").encode("utf-8")
+        return Policy(
+            self.sample_rate, frozenset(self.redact), frozenset(self.hash), key, self.csv_formula_guard
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -202,7 +237,17 @@ class Settings:
             container=source.container(),
             blob_prefix=source.prefix(),
             appinsights_connection_string=source.secret("appinsights_connection_string"),
+            sample_rate=source.rate("sample_rate"),
+            redact=source.columns("redact"),
+            hash=source.columns("hash"),
+            hash_key=source.secret("hash_key"),
+            csv_formula_guard=source.boolean("csv_formula_guard", True),
         )
+        if resolved.hash and not resolved.hash_key:
+            raise ConfigurationError(
+                f"{HASH} (hash) names columns to hash but {HASH_KEY} (hash_key) is not set: "
+                "set a secret key, or the values could not be hashed"
+            )
         if not source.given("max_rows_per_call"):
             # Only the queue was made smaller: a call can then keep no more rows than it holds.
             resolved = replace(
@@ -286,6 +331,30 @@ class _Source:
             raise ConfigurationError(f"{origin} must be a positive integer, got {value!r}")
         _log.warning("%s=%r is not a positive integer; using the default %d", origin, value, default)
         return default
+
+    def rate(self, keyword: str) -> float:
+        found = self._lookup(keyword)
+        if found is None:
+            return 1.0
+        value, origin, from_keyword = found
+        try:
+            return check_rate(float(value) if isinstance(value, str) else value, origin)
+        except ValueError:
+            if from_keyword:
+                raise ConfigurationError(f"{origin} must be a number from 0 to 1, got {value!r}") from None
+        _log.warning("%s=%r is not a number from 0 to 1; using the default 1", origin, value)
+        return 1.0
+
+    def columns(self, keyword: str) -> tuple[str, ...]:
+        """Column names: comma-separated text, or (as a keyword) a sequence of names."""
+        found = self._lookup(keyword)
+        if found is None:
+            return ()
+        value, origin, _ = found
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, (list, tuple, set, frozenset)) or not all(isinstance(n, str) for n in names):
+            raise ConfigurationError(f"{origin} must be column names (comma-separated text or a list of str)")
+        return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
 
     def name(self, keyword: str, default: str, *, fallback: str | None = None, numbers: bool = False) -> str:
         found = self._lookup(keyword, fallback)
