@@ -41,12 +41,13 @@ class Stats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        #: Counts kept out of the metrics (rows dropped after they were accepted).
         self._counts: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
         self._not_collected: Counter[str] = Counter()
         self._adjusted: Counter[str] = Counter()
         self._warned: set[tuple[str, ...]] = set()
-        #: Every count by (counter, reason, model, designation): what the metrics report.
+        #: Every other count by (counter, reason, model, designation), as the metrics report them.
         self._totals: dict[tuple[str, str, str, str], int] = {}
         #: Counters published as metrics (kept by ``reset()``: an instrument lives as long as the process).
         self._published: set[str] = set()
@@ -57,8 +58,7 @@ class Stats:
         if n:
             key = (name, "", model, designation)
             with self._lock:
-                self._counts[name] += n
-                if key in self._totals:  # on the request path: the usual case, kept short
+                if key in self._totals:  # the usual case, on the request path: one dict update
                     self._totals[key] += n
                     return
                 new = self._total(key, n)
@@ -158,7 +158,10 @@ class Stats:
     def snapshot(self) -> dict[str, object]:
         """All counters as a plain dict, including drops by reason and rows not accounted for."""
         with self._lock:
-            counts = dict(self._counts)
+            counts = self._counts.copy()
+            for (name, reason, _, _), n in self._totals.items():
+                if not reason:
+                    counts[name] += n
             dropped = dict(self._dropped)
             not_collected = dict(self._not_collected)
             adjusted = dict(self._adjusted)
