@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -105,25 +106,31 @@ def bytes_sent(port: int) -> dict[int, int]:
 
 
 @pytest.mark.azurite
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to read each connection's bytes")
 def test_a_child_forked_after_blob_writes_sends_nothing_on_the_parents_connections(
     azurite: Azurite, container_name: str
 ) -> None:
     """Two processes on one connection mix their requests and responses: the child must open its own."""
     store = BlobStore(azurite, container_name)
-    handle = store.configure()
-    collector = ModelDataCollector("pooled", designation="inputs", feature_names=["x"])
-    collector.collect([["parent"]])
-    assert handle.force_flush(timeout_millis=int(WAIT * 1000))
-    before = bytes_sent(azurite.port)
-    assert before, "the parent kept no connection to Azurite open: the child would have nothing to share"
+    try:
+        handle = store.configure()
+        collector = ModelDataCollector("pooled", designation="inputs", feature_names=["x"])
+        collector.collect([["parent"]])
+        assert handle.force_flush(timeout_millis=int(WAIT * 1000))
+        before = bytes_sent(azurite.port)
+        assert before, "the parent kept no connection to Azurite open: the child would have nothing to share"
 
-    child_exit = fork_and_collect(handle, collector)
+        child_exit = fork_and_collect(handle, collector)
 
-    assert child_exit == 0, "the child's books did not show exactly its own rows, written"
-    after = bytes_sent(azurite.port)
-    assert {port: after.get(port) for port in before} == before, "the child wrote on the parent's connection"
-    collector.collect([["parent again"]])
-    assert handle.force_flush(timeout_millis=int(WAIT * 1000))
-    assert sorted(written(store, "pooled")) == sorted(["parent", *CHILD_ROWS, "parent again"])
-    stats = otel_modeldata.stats()
-    assert (stats["rows_accepted"], stats["rows_written"], stats["rows_unaccounted"]) == (2, 2, 0)
+        assert child_exit == 0, "the child's books did not show exactly its own rows, written"
+        after = bytes_sent(azurite.port)
+        assert {port: after.get(port) for port in before} == before, (
+            "the child wrote on the parent's connection"
+        )
+        collector.collect([["parent again"]])
+        assert handle.force_flush(timeout_millis=int(WAIT * 1000))
+        assert sorted(written(store, "pooled")) == sorted(["parent", *CHILD_ROWS, "parent again"])
+        stats = otel_modeldata.stats()
+        assert (stats["rows_accepted"], stats["rows_written"], stats["rows_unaccounted"]) == (2, 2, 0)
+    finally:
+        store.close()

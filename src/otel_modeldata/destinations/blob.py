@@ -101,7 +101,7 @@ class BlobDestination(Destination):
         self._container = service.get_container_client(container)
         self._credential = credential
         self._reconnect = reconnect
-        #: In a forked child until it connects anew: the client's connections are the parent's.
+        #: In a forked child until its first request: the client and its connections are the parent's.
         self._inherited = False
         self._block_limit = block_limit
         self._deadline = deadline
@@ -361,7 +361,7 @@ class BlobDestination(Destination):
         closed, self._closed = self._closed.is_set(), threading.Event()
         if closed:
             self._closed.set()
-        self._inherited = self._reconnect is not None
+        self._inherited = True
 
     def forget_days_before(self, day: date) -> None:
         """Also drop the append positions and the idle locks of those days' blobs."""
@@ -398,10 +398,8 @@ class BlobDestination(Destination):
         return self._container
 
     def close(self) -> None:
-        """Stop retries in progress and release the HTTP connections (only our own: not a parent's)."""
+        """Stop retries in progress and release the HTTP connections."""
         self._closed.set()
-        if self._inherited:
-            return
         self._service.close()
         if self._credential is not None:
             self._credential.close()
