@@ -130,8 +130,7 @@ class Stats:
             )
 
     def _total(self, key: tuple[str, str, str, str], n: int) -> bool:
-        """Under the lock: add ``n`` to the total of ``key`` (counter, reason, model, designation) that
-        the metrics report; True when the counter is not a metric yet."""
+        """Under the lock: add ``n`` to the total of ``key``; True when its counter is not a metric yet."""
         self._totals[key] = self._totals.get(key, 0) + n
         counter = key[0]
         if counter in self._published:
