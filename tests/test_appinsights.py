@@ -96,7 +96,10 @@ def run_envelopes(envelopes: list[Envelope]) -> list[Envelope]:
 
 
 def assert_no_model_data(receiver: Receiver, inputs: list[list[Any]], local_root: Path) -> None:
-    """The markers were written to the CSV files, but no marker or model-data record reached App Insights."""
+    """The markers were written to the CSV files, but no marker or model-data record reached App Insights.
+
+    Our metrics (``modeldata.rows.*``) may: they name a model and designation, never its data.
+    """
     written = b"".join(path.read_bytes() for path in data_files(local_root))
     assert [m for m in markers(inputs) if m not in written] == []
     raw = receiver.raw()
@@ -104,10 +107,24 @@ def assert_no_model_data(receiver: Receiver, inputs: list[list[Any]], local_root
     leaked = [m for m in markers(inputs) if m in raw]
     assert not leaked
     for envelope in receiver.snapshot():
+        if envelope["data"]["baseType"] == "MetricData":
+            continue
         properties = envelope["data"]["baseData"].get("properties") or {}
         assert schema.DESIGNATION not in properties, envelope
         assert schema.FEATURE_NAMES not in properties, envelope
     assert not receiver.unexpected
+
+
+def counted(envelopes: list[Envelope], metric: str) -> dict[tuple[str, str], float]:
+    """The values of one of our metrics as App Insights received them, summed by model and designation."""
+    totals: dict[tuple[str, str], float] = {}
+    for envelope in envelopes:
+        data = envelope["data"]["baseData"]
+        for point in data.get("metrics", []) if envelope["data"]["baseType"] == "MetricData" else []:
+            if point["name"] == metric:
+                key = (data["properties"][schema.MODEL_NAME], data["properties"][schema.DESIGNATION])
+                totals[key] = totals.get(key, 0) + point["value"]
+    return totals
 
 
 def csv_rows(root: Path, model: str) -> list[dict[str, str]]:
@@ -236,6 +253,10 @@ def test_with_the_azure_monitor_distro_the_app_telemetry_arrives_and_model_data_
     assert {row["$otel_trace_id"] for row in rows} == {trace_id}
     assert_spans_match_rows(spans, rows, "distro-model")
     assert_no_model_data(appinsights, inputs, local_root)
+    assert counted(appinsights.snapshot(), "modeldata.rows.accepted") == {
+        ("distro-model", "inputs"): len(inputs),
+        ("distro-model", "predictions"): len(inputs),
+    }
 
 
 @pytest.mark.parametrize(

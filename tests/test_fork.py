@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
 import otel_modeldata
+from _azurite import Azurite
 from otel_modeldata import ModelDataCollector
 
-from csvfiles import LocalStore
+from csvfiles import BlobStore, LocalStore
 from gates import WAIT, Gate, hold, written
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
@@ -82,3 +86,51 @@ def test_a_child_forked_while_the_parent_was_writing_can_write(local_root: Path)
 
     assert child_exit == 0, "the child could not write: a lock held at fork() stayed locked"
     assert sorted(written(store, "busy")) == sorted(["parent", *CHILD_ROWS])
+
+
+def bytes_sent(port: int) -> dict[int, int]:
+    """This process's open connections to ``port``: bytes each has sent, by local port (from ``ss``)."""
+    listed = subprocess.run(
+        ["ss", "-tinpH", "state", "established", f"( dport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = {}
+    for connection in re.split(r"\n(?=\S)", listed.strip()):
+        ends = re.search(r":(\d+)\s+\S+:\d+\s+users:.*\bpid=(\d+),", connection)
+        if ends is not None and int(ends[2]) == os.getpid():
+            sent = re.search(r"\bbytes_sent:(\d+)", connection)
+            found[int(ends[1])] = int(sent[1]) if sent else 0
+    return found
+
+
+@pytest.mark.azurite
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to read each connection's bytes")
+def test_a_child_forked_after_blob_writes_sends_nothing_on_the_parents_connections(
+    azurite: Azurite, container_name: str
+) -> None:
+    """Two processes on one connection mix their requests and responses: the child must open its own."""
+    store = BlobStore(azurite, container_name)
+    try:
+        handle = store.configure()
+        collector = ModelDataCollector("pooled", designation="inputs", feature_names=["x"])
+        collector.collect([["parent"]])
+        assert handle.force_flush(timeout_millis=int(WAIT * 1000))
+        before = bytes_sent(azurite.port)
+        assert before, "the parent kept no connection to Azurite open: the child would have nothing to share"
+
+        child_exit = fork_and_collect(handle, collector)
+
+        assert child_exit == 0, "the child's books did not show exactly its own rows, written"
+        after = bytes_sent(azurite.port)
+        assert {port: after.get(port) for port in before} == before, (
+            "the child wrote on the parent's connection"
+        )
+        collector.collect([["parent again"]])
+        assert handle.force_flush(timeout_millis=int(WAIT * 1000))
+        assert sorted(written(store, "pooled")) == sorted(["parent", *CHILD_ROWS, "parent again"])
+        stats = otel_modeldata.stats()
+        assert (stats["rows_accepted"], stats["rows_written"], stats["rows_unaccounted"]) == (2, 2, 0)
+    finally:
+        store.close()

@@ -107,7 +107,7 @@ def _emit(
     }
     if columns:
         attributes[schema.FEATURE_NAMES] = columns
-    STATS.add(ACCEPTED, len(rows))
+    STATS.add(ACCEPTED, len(rows), model=model, designation=designation)
     refused = rt.handoff.put(Pending(time.time_ns(), get_current(), rows, attributes))
     if refused is not None:
         STATS.drop(refused, len(rows), model=model, designation=designation, accepted=True)

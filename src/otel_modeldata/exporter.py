@@ -126,7 +126,7 @@ class ModelDataLogExporter(LogRecordExporter):
         ok = True
         for (folder, header), file in files.items():
             if file.writer.rows:
-                ok = self._write(folder, header, *self._payload(file)) and ok
+                ok = self._write(file.records[0][1], folder, header, *self._payload(file)) and ok
         self._forget_old_days()
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
@@ -160,7 +160,7 @@ class ModelDataLogExporter(LogRecordExporter):
                 count += writer.rows
         return b"".join(pieces), count
 
-    def _write(self, folder: str, header: bytes, payload: bytes, rows: int) -> bool:
+    def _write(self, target: _Target, folder: str, header: bytes, payload: bytes, rows: int) -> bool:
         """Append ``payload`` in pieces the destination takes; count each piece written or failed."""
         ok = True
         for piece, count in split_payload(payload, rows, self._destination.max_payload_bytes):
@@ -169,14 +169,14 @@ class ModelDataLogExporter(LogRecordExporter):
             try:
                 self._destination.append(folder, header, piece)
             except Exception as exc:
-                STATS.add(FAILED, count)
+                STATS.add(FAILED, count, model=target.model, designation=target.designation)
                 ok = False
                 if isinstance(exc, DestinationError):
                     _log.error("model data rows could not be written to %s: %s", folder, exc)
                 else:
                     _log.exception("model data rows could not be written to %s", folder)
             else:
-                STATS.add(WRITTEN, count)
+                STATS.add(WRITTEN, count, model=target.model, designation=target.designation)
         return ok
 
     def _encode(self, readable: ReadableLogRecord, files: dict[tuple[str, bytes], _File]) -> None:

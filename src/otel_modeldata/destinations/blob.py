@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
-from azure.storage.blob import BlobClient, BlobServiceClient
+from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
 
 from ..layout import file_name
 from ..settings import Settings
@@ -84,8 +84,14 @@ class BlobDestination(Destination):
         deadline: float = DEFAULT_DEADLINE,
         header_wait: float = DEFAULT_HEADER_WAIT,
         credential: Any = None,
+        reconnect: Callable[[], tuple[BlobServiceClient, Any]] | None = None,
     ) -> None:
-        """Use ``service`` (built with ``retry_total=0``); ``credential`` is closed with it."""
+        """Use ``service`` (built with ``retry_total=0``); ``credential`` is closed with it.
+
+        ``reconnect`` builds another service client and credential: a forked child calls it
+        before its first request instead of sharing the parent's connections (without it, the
+        child uses ``service`` as it is).
+        """
         super().__init__()
         if block_limit < 2:
             raise ValueError("block_limit must leave room for the header and one block")
@@ -94,6 +100,9 @@ class BlobDestination(Destination):
         self._service = service
         self._container = service.get_container_client(container)
         self._credential = credential
+        self._reconnect = reconnect
+        #: In a forked child until its first request: the client and its connections are the parent's.
+        self._inherited = False
         self._block_limit = block_limit
         self._deadline = deadline
         self._header_wait = header_wait
@@ -126,6 +135,7 @@ class BlobDestination(Destination):
             block_limit=block_limit,
             deadline=deadline,
             credential=credential,
+            reconnect=lambda: connect(settings, client_options),
         )
 
     # -- the three primitives -------------------------------------------------------------
@@ -204,7 +214,7 @@ class BlobDestination(Destination):
         try:
             with self._errors(f"cannot list {stem}*"):
                 listed = self._retrying(
-                    stem, lambda: list(self._container.list_blob_names(name_starts_with=stem)), deadline
+                    stem, lambda: list(self._client().list_blob_names(name_starts_with=stem)), deadline
                 )
         except DestinationError as exc:
             _log.debug("%s; looking for the latest part from part 0", exc)
@@ -292,7 +302,7 @@ class BlobDestination(Destination):
             return
         what = f"container {self.container}"
         try:
-            self._retrying(what, self._container.create_container, deadline)
+            self._retrying(what, self._client().create_container, deadline)
         except ResourceExistsError:
             pass
         except HttpResponseError as exc:
@@ -351,6 +361,7 @@ class BlobDestination(Destination):
         closed, self._closed = self._closed.is_set(), threading.Event()
         if closed:
             self._closed.set()
+        self._inherited = True
 
     def forget_days_before(self, day: date) -> None:
         """Also drop the append positions and the idle locks of those days' blobs."""
@@ -370,7 +381,21 @@ class BlobDestination(Destination):
         return f"{self.prefix}/{path}" if self.prefix else path
 
     def _blob(self, path: str) -> BlobClient:
-        return self._container.get_blob_client(self._name(path))
+        return self._client().get_blob_client(self._name(path))
+
+    def _client(self) -> ContainerClient:
+        """The container's client; in a forked child, on connections of its own.
+
+        Two processes on one connection would interleave their requests and read each
+        other's responses.
+        """
+        if self._inherited:
+            with self._state_lock:
+                if self._inherited and self._reconnect is not None:
+                    self._service, self._credential = self._reconnect()
+                    self._container = self._service.get_container_client(self.container)
+                self._inherited = False
+        return self._container
 
     def close(self) -> None:
         """Stop retries in progress and release the HTTP connections."""
