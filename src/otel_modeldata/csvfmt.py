@@ -1,17 +1,24 @@
 """Pure: rows plus correlation columns to RFC 4180 CSV bytes.
 
 Values go through :mod:`csv` unchanged, so commas, quotes, newlines and unicode survive
-a round trip; ``nan``, ``inf`` and ``-inf`` are what pandas reads back as NaN and
-infinities; ``None`` is an empty field. A row is refused (and reported, never raised)
-when its width differs from the header or it holds a nested value.
+a round trip, with two exceptions made for the readers: non-finite floats are spelled
+``NaN``, ``Inf`` and ``-Inf`` (what pandas, DuckDB and Spark read as floats, where
+Python's ``nan``/``inf`` make Spark type the column as text), and an empty string is
+quoted (``""``) so it stays apart from ``None``, an unquoted empty field. Only the rows
+holding such a value are touched: ordinary rows are encoded by one ``csv.writer`` call.
+A row is refused (and reported, never raised) when its width differs from the header
+or it holds a nested value.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
+from itertools import count
+from operator import ne
 from typing import Any, Final, NamedTuple
 
 from .schema import BOUNDARY_MINUTES, CORRELATION_COLUMNS
@@ -26,6 +33,11 @@ _NESTED: Final = (list, tuple, dict, set, frozenset, bytes, bytearray)
 NANOS_PER_SECOND: Final = 1_000_000_000
 NANOS_PER_DAY: Final = 86_400 * NANOS_PER_SECOND
 _EPOCH: Final = date(1970, 1, 1)
+
+#: How non-finite floats are written (Spark's defaults; pandas and DuckDB read them too).
+NAN_TEXT: Final = "NaN"
+INF_TEXT: Final = "Inf"
+NEG_INF_TEXT: Final = "-Inf"
 
 WRONG_WIDTH: Final = "wrong_feature_count"
 NESTED_VALUE: Final = "nested_value"
@@ -52,9 +64,13 @@ def header_line(columns: Sequence[str]) -> bytes:
 
 def encode_lines(lines: Iterable[Sequence[Any]]) -> bytes:
     """CSV-encode ready lines (used for headers and by readers' tests)."""
+    return _text(lines).encode(ENCODING, ENCODING_ERRORS)
+
+
+def _text(lines: Iterable[Sequence[Any]]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer).writerows(lines)
-    return buffer.getvalue().encode(ENCODING, ENCODING_ERRORS)
+    return buffer.getvalue()
 
 
 class Timestamps:
@@ -93,10 +109,12 @@ def hex_id(value: int, digits: int) -> str:
 class RowWriter:
     """Accumulates the CSV lines of one file; ``write`` returns the reasons of refused rows."""
 
-    __slots__ = ("_lines", "rows")
+    __slots__ = ("_empty", "_lines", "_width", "rows")
 
     def __init__(self) -> None:
         self._lines: list[tuple[Any, ...]] = []
+        self._width = 0
+        self._empty = False
         self.rows = 0
 
     def write(self, rows: Sequence[Any], width: int, ctx: RowContext) -> list[str]:
@@ -113,11 +131,14 @@ class RowWriter:
         )
         trace_id, span_id = ctx.trace_id, ctx.span_id
         lines = self._lines
+        self._width = width
         before = len(lines)
         refused: list[str] = []
         for index, row in enumerate(rows):
             reason = refusal(row, width)
             if reason is None:
+                if "" in row:
+                    self._empty = True
                 lines.append((*row, *head, index, trace_id, span_id))
             else:
                 refused.append(reason)
@@ -126,7 +147,41 @@ class RowWriter:
 
     def payload(self) -> bytes:
         """Every line written so far, as UTF-8 CSV bytes."""
-        return encode_lines(self._lines)
+        text = _text(self._lines)
+        # A non-finite float cell is always followed by a correlation column: csv wrote
+        # "nan," or "inf,". Without either (nor an empty string) no row needs a second look.
+        if self._empty or "nan," in text or "inf," in text:
+            text = _spelled(self._lines, self._width, text)
+        return text.encode(ENCODING, ENCODING_ERRORS)
+
+
+def _needs_spelling(features: Sequence[Any]) -> bool:
+    """Whether a row holds an empty string or a non-finite float (C-level scans, no cell loop)."""
+    return "" in features or math.inf in features or -math.inf in features or any(map(ne, features, features))
+
+
+def _spelled(lines: list[tuple[Any, ...]], width: int, text: str) -> str:
+    """``text`` again, with non-finite floats spelled out and empty strings quoted.
+
+    Empty strings become a marker absent from ``text`` (csv writes it bare, as a whole
+    field), then ``""``: csv.writer cannot quote one field only, and QUOTE_STRINGS,
+    which would, needs Python 3.12.
+    """
+    marker = next(m for n in count() if (m := "\ue000" * (n + 1)) not in text)
+    touched = False
+    out: list[tuple[Any, ...]] = []
+    for line in lines:
+        if _needs_spelling(line[:width]):
+            touched = True
+            line = (*(_spell(value, marker) for value in line[:width]), *line[width:])
+        out.append(line)
+    return _text(out).replace(marker, '""') if touched else text
+
+
+def _spell(value: Any, marker: str) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return NAN_TEXT if math.isnan(value) else INF_TEXT if value > 0 else NEG_INF_TEXT
+    return marker if isinstance(value, str) and not value else value
 
 
 def refusal(row: Any, width: int) -> str | None:
