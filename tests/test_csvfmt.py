@@ -63,16 +63,20 @@ def test_nan_and_infinities_read_back_as_such() -> None:
 
 
 def test_non_finite_floats_are_spelled_as_every_reader_reads_them_and_empty_strings_quoted() -> None:
-    data, _ = encode([[math.nan, math.inf, -math.inf, -0.0, None, "", "nan", "\ue000"], [1.0] * 8], 8)
+    special = [math.nan, math.inf, -math.inf, -0.0, None, "", "nan", "\ue000"]
+    data, _ = encode([[1.0] * 8, special, [2.0] * 8], 8)
     lines = data.decode().split("\r\n")
-    assert lines[1].startswith('NaN,Inf,-Inf,-0.0,,"",nan,\ue000,cid,')
-    assert lines[2].startswith("1.0,1.0,1.0,1.0,1.0,1.0,1.0,1.0,cid,")
+    assert lines[1].startswith("1.0,1.0,1.0,1.0,1.0,1.0,1.0,1.0,cid,")
+    assert lines[2].startswith('NaN,Inf,-Inf,-0.0,,"",nan,\ue000,cid,')
+    assert lines[3].startswith("2.0,2.0,2.0,2.0,2.0,2.0,2.0,2.0,cid,")
+    assert [line.split(",")[16] for line in lines[1:4]] == ["0", "1", "2"]
 
 
 def test_ordinary_rows_are_written_exactly_as_csv_writer_writes_them() -> None:
     rows = [
         [1.5, -0.0, 2**63 - 1, None, "banana", "inf", True],
         [0.1, 1e308, -3, "a,b", "x\r\ny", "nan", False],
+        [1e308, 1e308, 1, 2, 3.0, 2**80, True],
     ]
     writer = RowWriter()
     writer.write(rows, 7, CTX)

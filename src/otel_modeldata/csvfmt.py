@@ -17,7 +17,6 @@ import io
 import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
-from itertools import count
 from operator import ne
 from typing import Any, Final, NamedTuple
 
@@ -109,12 +108,13 @@ def hex_id(value: int, digits: int) -> str:
 class RowWriter:
     """Accumulates the CSV lines of one file; ``write`` returns the reasons of refused rows."""
 
-    __slots__ = ("_empty", "_lines", "_width", "rows")
+    __slots__ = ("_lines", "_special", "_width", "rows")
 
     def __init__(self) -> None:
         self._lines: list[tuple[Any, ...]] = []
+        #: Positions in ``_lines`` of the rows holding an empty string or a non-finite float.
+        self._special: list[int] = []
         self._width = 0
-        self._empty = False
         self.rows = 0
 
     def write(self, rows: Sequence[Any], width: int, ctx: RowContext) -> list[str]:
@@ -137,8 +137,8 @@ class RowWriter:
         for index, row in enumerate(rows):
             reason = refusal(row, width)
             if reason is None:
-                if "" in row:
-                    self._empty = True
+                if not _plain(row):
+                    self._special.append(len(lines))
                 lines.append((*row, *head, index, trace_id, span_id))
             else:
                 refused.append(reason)
@@ -147,38 +147,48 @@ class RowWriter:
 
     def payload(self) -> bytes:
         """Every line written so far, as UTF-8 CSV bytes."""
-        text = _text(self._lines)
-        # A non-finite float cell is always followed by a correlation column: csv wrote
-        # "nan," or "inf,". Without either (nor an empty string) no row needs a second look.
-        if self._empty or "nan," in text or "inf," in text:
-            text = _spelled(self._lines, self._width, text)
-        return text.encode(ENCODING, ENCODING_ERRORS)
+        lines, width = self._lines, self._width
+        if not self._special:
+            return encode_lines(lines)
+        parts: list[str] = []
+        start = 0
+        for at in self._special:
+            parts.append(_text(lines[start:at]))
+            parts.append(_spelled(lines[at], width))
+            start = at + 1
+        parts.append(_text(lines[start:]))
+        return "".join(parts).encode(ENCODING, ENCODING_ERRORS)
 
 
-def _needs_spelling(features: Sequence[Any]) -> bool:
-    """Whether a row holds an empty string or a non-finite float (C-level scans, no cell loop)."""
-    return "" in features or math.inf in features or -math.inf in features or any(map(ne, features, features))
+def _plain(row: Sequence[Any]) -> bool:
+    """Whether no cell is an empty string or a non-finite float, in C-level scans only.
 
-
-def _spelled(lines: list[tuple[Any, ...]], width: int, text: str) -> str:
-    """``text`` again, with non-finite floats spelled out and empty strings quoted.
-
-    Empty strings become a marker absent from ``text`` (csv writes it bare, as a whole
-    field), then ``""``: csv.writer cannot quote one field only, and QUOTE_STRINGS,
-    which would, needs Python 3.12.
+    A row of numbers sums to a finite number unless a cell is NaN or infinite (or the sum
+    overflows): one fast ``sum``. Rows with text or ``None`` take four scans instead.
     """
-    marker = next(m for n in count() if (m := "\ue000" * (n + 1)) not in text)
-    touched = False
-    out: list[tuple[Any, ...]] = []
-    for line in lines:
-        if _needs_spelling(line[:width]):
-            touched = True
-            line = (*(_spell(value, marker) for value in line[:width]), *line[width:])
-        out.append(line)
-    return _text(out).replace(marker, '""') if touched else text
+    try:
+        if math.isfinite(sum(row)):
+            return True
+    except (TypeError, OverflowError):
+        pass
+    return not ("" in row or math.inf in row or -math.inf in row or any(map(ne, row, row)))
+
+
+def _spelled(line: tuple[Any, ...], width: int) -> str:
+    """The CSV line of ``line`` with its non-finite floats spelled out and empty strings quoted.
+
+    csv.writer cannot quote one field only (QUOTE_STRINGS, which quotes every string but
+    not ``None``, came with Python 3.12): an empty string is written as a marker found in
+    no string of the line, a whole field that is then replaced by ``""``.
+    """
+    marker = "\ue000"
+    while any(marker in value for value in line if isinstance(value, str)):
+        marker += "\ue000"
+    return _text([(*(_spell(value, marker) for value in line[:width]), *line[width:])]).replace(marker, '""')
 
 
 def _spell(value: Any, marker: str) -> Any:
+    """A non-finite float spelled for the readers, ``marker`` for an empty string, others as they are."""
     if isinstance(value, float) and not math.isfinite(value):
         return NAN_TEXT if math.isnan(value) else INF_TEXT if value > 0 else NEG_INF_TEXT
     return marker if isinstance(value, str) and not value else value
