@@ -10,6 +10,7 @@ must give back exact values with numeric types, every row, and columns aligned b
 from __future__ import annotations
 
 import glob
+import inspect
 import math
 from collections.abc import Iterator
 from functools import reduce
@@ -81,7 +82,7 @@ def days(root: Path, model: str, designation: str) -> str:
 def read_pandas(pattern: str) -> pd.DataFrame:
     options = {"keep_default_na": False, "na_values": ["", "NaN"]}
     files = sorted(glob.glob(pattern))
-    return pd.concat([pd.read_csv(f, **options) for f in files], ignore_index=True)  # type: ignore[arg-type]
+    return pd.concat([pd.read_csv(f, **options) for f in files], ignore_index=True)
 
 
 def read_duckdb(pattern: str) -> duckdb.DuckDBPyRelation:
@@ -108,6 +109,25 @@ def read_spark(spark: Any, pattern: str) -> Any:
     paths = [row.path for row in spark.read.format("binaryFile").load(pattern).select("path").collect()]
     frames = [spark.read.options(**options).csv(path) for path in paths]
     return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+
+
+def _code(line: str) -> str:
+    """A recipe line as both places write it: the README assigns what the test function returns."""
+    code = line.strip().removeprefix("return ").removeprefix("inputs = ")
+    return code.replace("{{", "{").replace("}}", "}")
+
+
+def test_the_readme_gives_these_recipes() -> None:
+    readme = set(map(_code, (Path(__file__).parents[1] / "README.md").read_text().splitlines()))
+    checked = 0
+    for recipe in (read_pandas, read_duckdb, read_spark):
+        for line in inspect.getsource(recipe).splitlines()[1:]:
+            code = _code(line)
+            # The lines that name the files, and the Python around the DuckDB query, differ.
+            if code and "pattern}" not in code and code not in {'f"""', '"""', ")", "duckdb.sql("}:
+                assert code in readme, f"{recipe.__name__}: {code!r} is not in the README"
+                checked += 1
+    assert checked == 18
 
 
 # Comparing what came back.

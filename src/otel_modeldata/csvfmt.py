@@ -130,15 +130,21 @@ class RowWriter:
             ctx.request_id,
         )
         trace_id, span_id = ctx.trace_id, ctx.span_id
-        lines = self._lines
+        lines, special, isfinite = self._lines, self._special, math.isfinite
         self._width = width
         before = len(lines)
         refused: list[str] = []
         for index, row in enumerate(rows):
             reason = refusal(row, width)
             if reason is None:
-                if not _plain(row):
-                    self._special.append(len(lines))
+                # A row of numbers sums to a finite number unless a cell is NaN or infinite
+                # (or the sum overflows): one fast C loop. Rows with text or None take the scans.
+                try:
+                    plain = isfinite(sum(row))
+                except (TypeError, OverflowError):
+                    plain = False
+                if not plain and _needs_spelling(row):
+                    special.append(len(lines))
                 lines.append((*row, *head, index, trace_id, span_id))
             else:
                 refused.append(reason)
@@ -160,18 +166,9 @@ class RowWriter:
         return "".join(parts).encode(ENCODING, ENCODING_ERRORS)
 
 
-def _plain(row: Sequence[Any]) -> bool:
-    """Whether no cell is an empty string or a non-finite float, in C-level scans only.
-
-    A row of numbers sums to a finite number unless a cell is NaN or infinite (or the sum
-    overflows): one fast ``sum``. Rows with text or ``None`` take four scans instead.
-    """
-    try:
-        if math.isfinite(sum(row)):
-            return True
-    except (TypeError, OverflowError):
-        pass
-    return not ("" in row or math.inf in row or -math.inf in row or any(map(ne, row, row)))
+def _needs_spelling(row: Sequence[Any]) -> bool:
+    """Whether a cell is an empty string or a non-finite float: C-level scans, no loop over cells."""
+    return "" in row or math.inf in row or -math.inf in row or any(map(ne, row, row))
 
 
 def _spelled(line: tuple[Any, ...], width: int) -> str:
