@@ -85,6 +85,12 @@ def test_ordinary_rows_are_written_exactly_as_csv_writer_writes_them() -> None:
     assert writer.payload() == buffer.getvalue().encode()
 
 
+def test_cells_whose_comparisons_give_no_bool_are_written_as_before() -> None:
+    data, refused = encode([[pd.NA, math.nan, ""]], 3)
+    assert refused == []
+    assert data.decode().split("\r\n")[1].startswith('<NA>,NaN,"",cid,')
+
+
 def test_correlation_columns_and_row_index() -> None:
     data, _ = encode([[1], [2], [3]], 1)
     frame = pd.read_csv(io.BytesIO(data), dtype=str)

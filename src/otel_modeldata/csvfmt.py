@@ -2,8 +2,8 @@
 
 Values go through :mod:`csv` unchanged, so commas, quotes, newlines and unicode survive
 a round trip, with two exceptions made for the readers: non-finite floats are spelled
-``NaN``, ``Inf`` and ``-Inf`` (what pandas, DuckDB and Spark read as floats, where
-Python's ``nan``/``inf`` make Spark type the column as text), and an empty string is
+``NaN``, ``Inf`` and ``-Inf`` (Spark's defaults, which pandas and DuckDB read as floats
+too, where Python's ``nan``/``inf`` make Spark type the column as text), and an empty string is
 quoted (``""``) so it stays apart from ``None``, an unquoted empty field. Only the rows
 holding such a value are touched: ordinary rows are encoded by one ``csv.writer`` call.
 A row is refused (and reported, never raised) when its width differs from the header
@@ -141,7 +141,7 @@ class RowWriter:
                 # (or the sum overflows): one fast C loop. Rows with text or None take the scans.
                 try:
                     plain = isfinite(sum(row))
-                except (TypeError, OverflowError):
+                except Exception:  # text, None, or any cell that does not add up
                     plain = False
                 if not plain and _needs_spelling(row):
                     special.append(len(lines))
@@ -167,8 +167,15 @@ class RowWriter:
 
 
 def _needs_spelling(row: Sequence[Any]) -> bool:
-    """Whether a cell is an empty string or a non-finite float: C-level scans, no loop over cells."""
-    return "" in row or math.inf in row or -math.inf in row or any(map(ne, row, row))
+    """Whether a cell is an empty string or a non-finite float: C-level scans, no loop over cells.
+
+    A cell whose comparisons give no bool (``pandas.NA``) makes the scans raise: that
+    row is looked at cell by cell.
+    """
+    try:
+        return "" in row or math.inf in row or -math.inf in row or any(map(ne, row, row))
+    except Exception:
+        return any(_spell(value, "") is not value for value in row)
 
 
 def _spelled(line: tuple[Any, ...], width: int) -> str:
