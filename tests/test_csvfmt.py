@@ -85,7 +85,7 @@ def test_ordinary_rows_are_written_exactly_as_csv_writer_writes_them() -> None:
     assert writer.payload() == buffer.getvalue().encode()
 
 
-def test_cells_whose_comparisons_give_no_bool_are_written_as_before() -> None:
+def test_a_pandas_na_cell_does_not_fail_its_row_and_is_written_as_text() -> None:
     data, refused = encode([[pd.NA, math.nan, ""]], 3)
     assert refused == []
     assert data.decode().split("\r\n")[1].startswith('<NA>,NaN,"",cid,')
