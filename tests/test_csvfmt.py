@@ -86,9 +86,11 @@ def test_ordinary_rows_are_written_exactly_as_csv_writer_writes_them() -> None:
 
 
 def test_a_pandas_na_cell_does_not_fail_its_row_and_is_written_as_text() -> None:
-    data, refused = encode([[pd.NA, math.nan, ""]], 3)
+    data, refused = encode([[pd.NA, math.nan, ""], [pd.NA, 1.5, ""]], 3)
     assert refused == []
-    assert data.decode().split("\r\n")[1].startswith('<NA>,NaN,"",cid,')
+    lines = data.decode().split("\r\n")
+    assert lines[1].startswith('<NA>,NaN,"",cid,')
+    assert lines[2].startswith('<NA>,1.5,"",cid,')
 
 
 def test_correlation_columns_and_row_index() -> None:

@@ -175,7 +175,7 @@ def _needs_spelling(row: Sequence[Any]) -> bool:
     try:
         return "" in row or math.inf in row or -math.inf in row or any(map(ne, row, row))
     except Exception:
-        return any(_spell(value, "") is not value for value in row)
+        return any(_spell(value, "\ue000") is not value for value in row)
 
 
 def _spelled(line: tuple[Any, ...], width: int) -> str:
