@@ -46,7 +46,7 @@ CATALOGUE: dict[str, Case] = {
     "missing dict key": Case([{"a": 1}], [("1", "")], adjusted={"missing_feature": 1}),
     "extra dict key": Case([{"a": 1, "b": 2, "c": 3}], [("1", "2")], adjusted={"extra_feature": 1}),
     "None": Case([[None, 1]], [("", "1")]),
-    "NaN and infinities": Case([[math.nan, math.inf], [-math.inf, 0.0]], [("nan", "inf"), ("-inf", "0.0")]),
+    "NaN and infinities": Case([[math.nan, math.inf], [-math.inf, 0.0]], [("NaN", "Inf"), ("-Inf", "0.0")]),
     "nested list in a cell": Case([[[1, 2], 3], [4, 5]], [("4", "5")], {"nested_value": 1}),
     "nested dict in a cell": Case([[{"k": 1}, 3], [4, 5]], [("4", "5")], {"nested_value": 1}),
     "bytes (JSON)": Case(b'{"data": [[1, 2]]}', [("1", "2")]),

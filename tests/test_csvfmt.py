@@ -62,6 +62,37 @@ def test_nan_and_infinities_read_back_as_such() -> None:
     assert values[4] == 1.5
 
 
+def test_non_finite_floats_are_spelled_as_every_reader_reads_them_and_empty_strings_quoted() -> None:
+    special = [math.nan, math.inf, -math.inf, -0.0, None, "", "nan", "\ue000"]
+    data, _ = encode([[1.0] * 8, special, [2.0] * 8], 8)
+    lines = data.decode().split("\r\n")
+    assert lines[1].startswith("1.0,1.0,1.0,1.0,1.0,1.0,1.0,1.0,cid,")
+    assert lines[2].startswith('NaN,Inf,-Inf,-0.0,,"",nan,\ue000,cid,')
+    assert lines[3].startswith("2.0,2.0,2.0,2.0,2.0,2.0,2.0,2.0,cid,")
+    assert [line.split(",")[16] for line in lines[1:4]] == ["0", "1", "2"]
+
+
+def test_ordinary_rows_are_written_exactly_as_csv_writer_writes_them() -> None:
+    rows = [
+        [1.5, -0.0, 2**63 - 1, None, "banana", "inf", True],
+        [0.1, 1e308, -3, "a,b", "x\r\ny", "nan", False],
+        [1e308, 1e308, 1, 2, 3.0, 2**80, True],
+    ]
+    writer = RowWriter()
+    writer.write(rows, 7, CTX)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([*r, *CTX[:2], 1440, *CTX[2:7], i, *CTX[7:]] for i, r in enumerate(rows))
+    assert writer.payload() == buffer.getvalue().encode()
+
+
+def test_a_pandas_na_cell_does_not_fail_its_row_and_is_an_empty_cell() -> None:
+    data, refused = encode([[pd.NA, math.nan, ""], [pd.NA, 1.5, ""]], 3)
+    assert refused == []
+    lines = data.decode().split("\r\n")
+    assert lines[1].startswith(',NaN,"",cid,')
+    assert lines[2].startswith(',1.5,"",cid,')
+
+
 def test_correlation_columns_and_row_index() -> None:
     data, _ = encode([[1], [2], [3]], 1)
     frame = pd.read_csv(io.BytesIO(data), dtype=str)

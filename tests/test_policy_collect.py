@@ -88,7 +88,7 @@ def test_redacted_and_hashed_columns_of_a_dataframe_with_feature_names(store: St
     assert header == ["age", "email", *CORRELATION_COLUMNS]
     assert [(r["age"], r["email"]) for r in rows] == [
         ("30", _mac("a@x.com")),
-        ("41", "nan"),
+        ("41", "NaN"),
     ]  # missing stays missing
     assert store.read_rows("credit", "predictions")[1][0]["score"] == "0.5"
     assert not any(

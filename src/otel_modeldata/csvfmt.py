@@ -1,19 +1,24 @@
 """Pure: rows plus correlation columns to RFC 4180 CSV bytes.
 
 Values go through :mod:`csv` unchanged, so commas, quotes, newlines and unicode survive
-a round trip; ``nan``, ``inf`` and ``-inf`` are what pandas reads back as NaN and
-infinities; ``None`` is an empty field. A row is refused (and reported, never raised)
-when its width differs from the header, it holds a nested value or a cell over the cell
-bound; a collected value over the value bound is refused whole. Sizes are measured while
-the rows are checked anyway, never by encoding twice.
+a round trip, with two exceptions made for the readers: non-finite floats are spelled
+``NaN``, ``Inf`` and ``-Inf`` (Spark's defaults, which pandas and DuckDB read as floats
+too, where Python's ``nan``/``inf`` make Spark type the column as text), and an empty string is
+quoted (``""``) so it stays apart from ``None``, an unquoted empty field. Only the rows
+holding such a value are touched: ordinary rows are encoded by one ``csv.writer`` call.
+A row is refused (and reported, never raised) when its width differs from the header, it
+holds a nested value or a cell over the cell bound; a collected value over the value bound
+is refused whole. Sizes are measured while the rows are checked anyway, never by encoding twice.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
+from operator import ne
 from typing import Any, Final, NamedTuple
 
 from .schema import BOUNDARY_MINUTES, CORRELATION_COLUMNS
@@ -31,6 +36,11 @@ _NESTED: Final = (list, tuple, dict, set, frozenset, bytes, bytearray)
 NANOS_PER_SECOND: Final = 1_000_000_000
 NANOS_PER_DAY: Final = 86_400 * NANOS_PER_SECOND
 _EPOCH: Final = date(1970, 1, 1)
+
+#: How non-finite floats are written (Spark's defaults; pandas and DuckDB read them too).
+NAN_TEXT: Final = "NaN"
+INF_TEXT: Final = "Inf"
+NEG_INF_TEXT: Final = "-Inf"
 
 WRONG_WIDTH: Final = "wrong_feature_count"
 NESTED_VALUE: Final = "nested_value"
@@ -64,9 +74,13 @@ def header_line(columns: Sequence[str]) -> bytes:
 
 def encode_lines(lines: Iterable[Sequence[Any]]) -> bytes:
     """CSV-encode ready lines (used for headers and by readers' tests)."""
+    return _text(lines).encode(ENCODING, ENCODING_ERRORS)
+
+
+def _text(lines: Iterable[Sequence[Any]]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer).writerows(lines)
-    return buffer.getvalue().encode(ENCODING, ENCODING_ERRORS)
+    return buffer.getvalue()
 
 
 class Timestamps:
@@ -109,7 +123,7 @@ class RowWriter:
     rows of one ``write``), both in UTF-8 bytes before CSV quoting; see :func:`measure`.
     """
 
-    __slots__ = ("_lines", "_max_cell", "_max_value", "rows")
+    __slots__ = ("_lines", "_max_cell", "_max_value", "_special", "_width", "rows")
 
     def __init__(
         self, max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
@@ -117,6 +131,9 @@ class RowWriter:
         self._lines: list[tuple[Any, ...]] = []
         self._max_cell = max_cell_bytes
         self._max_value = max_value_bytes
+        #: Positions in ``_lines`` of the rows holding an empty string or a non-finite float.
+        self._special: list[int] = []
+        self._width = 0
         self.rows = 0
 
     def write(self, rows: Sequence[Any], width: int, ctx: RowContext) -> list[str]:
@@ -136,8 +153,9 @@ class RowWriter:
             ctx.request_id,
         )
         trace_id, span_id = ctx.trace_id, ctx.span_id
-        lines = self._lines
-        before = len(lines)
+        lines, special, isfinite = self._lines, self._special, math.isfinite
+        self._width = width
+        before, special_before = len(lines), len(special)
         max_cell, max_value = self._max_cell, self._max_value
         size = 0
         refused: list[str] = []
@@ -147,7 +165,16 @@ class RowWriter:
                 size += measured
                 if size > max_value:
                     del lines[before:]
+                    del special[special_before:]
                     return [VALUE_TOO_LARGE] * len(rows)
+                # A row of numbers sums to a finite number unless a cell is NaN or infinite
+                # (or the sum overflows): one fast C loop. Rows with text or None take the scans.
+                try:
+                    plain = isfinite(sum(cells))
+                except Exception:  # text, None, or any cell that does not add up
+                    plain = False
+                if not plain and _needs_spelling(cells):
+                    special.append(len(lines))
                 lines.append((*cells, *head, index, trace_id, span_id))
             else:
                 refused.append(str(measured))
@@ -156,7 +183,49 @@ class RowWriter:
 
     def payload(self) -> bytes:
         """Every line written so far, as UTF-8 CSV bytes."""
-        return encode_lines(self._lines)
+        lines, width = self._lines, self._width
+        if not self._special:
+            return encode_lines(lines)
+        parts: list[str] = []
+        start = 0
+        for at in self._special:
+            parts.append(_text(lines[start:at]))
+            parts.append(_spelled(lines[at], width))
+            start = at + 1
+        parts.append(_text(lines[start:]))
+        return "".join(parts).encode(ENCODING, ENCODING_ERRORS)
+
+
+def _needs_spelling(row: Sequence[Any]) -> bool:
+    """Whether a cell is an empty string or a non-finite float: C-level scans, no loop over cells.
+
+    A cell whose comparisons give no bool (``pandas.NA``) makes the scans raise: that
+    row is looked at cell by cell.
+    """
+    try:
+        return "" in row or math.inf in row or -math.inf in row or any(map(ne, row, row))
+    except Exception:
+        return any(_spell(value, "\ue000") is not value for value in row)
+
+
+def _spelled(line: tuple[Any, ...], width: int) -> str:
+    """The CSV line of ``line`` with its non-finite floats spelled out and empty strings quoted.
+
+    csv.writer cannot quote one field only (QUOTE_STRINGS, which quotes every string but
+    not ``None``, came with Python 3.12): an empty string is written as a marker found in
+    no string of the line, a whole field that is then replaced by ``""``.
+    """
+    marker = "\ue000"
+    while any(marker in value for value in line if isinstance(value, str)):
+        marker += "\ue000"
+    return _text([(*(_spell(value, marker) for value in line[:width]), *line[width:])]).replace(marker, '""')
+
+
+def _spell(value: Any, marker: str) -> Any:
+    """A non-finite float spelled for the readers, ``marker`` for an empty string, others as they are."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return NAN_TEXT if math.isnan(value) else INF_TEXT if value > 0 else NEG_INF_TEXT
+    return marker if isinstance(value, str) and not value else value
 
 
 def measure(row: Any, width: int, max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES) -> str | int:
