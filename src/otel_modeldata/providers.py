@@ -23,6 +23,8 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from .destinations import from_settings
+from .destinations.spooling import Spooler
 from .exporter import ModelDataLogExporter
 from .forking import after_fork_in_child
 from .handoff import SHUT_DOWN, Handoff
@@ -150,13 +152,15 @@ def _logger_provider(
     ``OTEL_LOGRECORD_ATTRIBUTE_*`` limits are for its own telemetry, and cutting or dropping
     our attributes would cut the partition path, the header and the ids, or lose the rows.
     """
-    exporter = ModelDataLogExporter(settings)
+    destination = from_settings(settings)
+    exporter = ModelDataLogExporter(settings, destination, Spooler.from_settings(settings, destination))
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False, log_record_limits=_no_limits())
     handoff = Handoff(
         exporter,
         max_rows=settings.max_queue_rows,
         batch_size=settings.export_batch_size,
         delay_millis=settings.schedule_delay_millis,
+        shutdown_millis=settings.shutdown_timeout_millis,
     )
     provider.add_log_record_processor(handoff)
     handoff.bind(provider.get_logger(SCOPE))

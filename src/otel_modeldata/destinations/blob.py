@@ -10,6 +10,7 @@ creator that died is claimed by the next writer instead of blocking the partitio
 The SDK's own retries are off (they do not know the append position); ours back off with
 jitter up to a deadline and stop on ``close()``. Errors carry the blob name and HTTP
 status only: the SDK's messages can contain request URLs with a SAS signature.
+``append_recorded`` and ``holds`` let the spool's replayer append exactly once across crashes.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class BlobDestination(Destination):
         self._state_lock = threading.Lock()
         self._container_ready = False
         self._closed = threading.Event()
+        self._recorder = threading.local()
         redact_signatures_in_transport_logs()
 
     @classmethod
@@ -110,13 +112,14 @@ class BlobDestination(Destination):
         settings: Settings,
         *,
         block_limit: int = DEFAULT_BLOCK_LIMIT,
-        deadline: float = DEFAULT_DEADLINE,
+        deadline: float | None = None,
         **client_options: Any,
     ) -> BlobDestination:
         """Connect with the connection string, else the account URL and ``DefaultAzureCredential``.
 
         ``client_options`` go to ``BlobServiceClient`` (a transport or timeouts, say); the
-        SDK's retries stay off because only this class knows the append position.
+        SDK's retries stay off because only this class knows the append position. ``deadline``
+        defaults to ``OTEL_MODELDATA_APPEND_DEADLINE_MILLIS``.
         """
         service, credential = connect(settings, client_options)
         return cls(
@@ -124,7 +127,7 @@ class BlobDestination(Destination):
             settings.container,
             settings.blob_prefix,
             block_limit=block_limit,
-            deadline=deadline,
+            deadline=settings.append_deadline_millis / 1000 if deadline is None else deadline,
             credential=credential,
         )
 
@@ -213,6 +216,32 @@ class BlobDestination(Destination):
 
     # -- exactly-once append ----------------------------------------------------------------
 
+    def append_recorded(
+        self, folder: str, header: bytes, payload: bytes, record: Callable[[str, int], None]
+    ) -> None:
+        """``append()``, calling ``record(path, position)`` before each Append Block is sent.
+
+        A caller that stores the pair durably can ask :meth:`holds` after a crash whether
+        the payload landed, instead of appending it a second time.
+        """
+        self._recorder.record = record
+        try:
+            self.append(folder, header, payload)
+        finally:
+            self._recorder.record = None
+
+    def holds(self, path: str, position: int, payload: bytes) -> bool:
+        """Whether ``payload`` sits at ``position`` of the blob ``path``; DestinationError if unknown."""
+        name = self._name(path)
+        blob = self._blob(path)
+        deadline = self._start()
+        with self._errors(f"cannot read {name}"):
+            try:
+                fresh = self._cursor(blob, name, deadline)
+            except FileMissing:
+                return False
+            return self._holds(blob, name, position, payload, fresh, deadline)
+
     def _write(self, path: str, data: bytes, cursor: _Cursor, deadline: float, *, follow: bool) -> bool:
         """Append ``data`` at ``cursor`` exactly once and move ``cursor`` past it.
 
@@ -226,6 +255,9 @@ class BlobDestination(Destination):
         while True:
             if cursor.blocks >= self._block_limit:
                 raise FileFull
+            record = getattr(self._recorder, "record", None) if follow else None
+            if record is not None:
+                record(path, cursor.position)
             try:
                 result = blob.append_block(data, length=len(data), appendpos_condition=cursor.position)
             except AzureError as exc:
@@ -348,6 +380,7 @@ class BlobDestination(Destination):
         super()._after_fork()
         self._state_lock = threading.Lock()
         self._path_locks = {}
+        self._recorder = threading.local()
         closed, self._closed = self._closed.is_set(), threading.Event()
         if closed:
             self._closed.set()
@@ -373,7 +406,9 @@ class BlobDestination(Destination):
         return self._container.get_blob_client(self._name(path))
 
     def close(self) -> None:
-        """Stop retries in progress and release the HTTP connections."""
+        """Stop retries in progress and release the HTTP connections; idempotent."""
+        if self._closed.is_set():
+            return
         self._closed.set()
         self._service.close()
         if self._credential is not None:
