@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from azure.core import MatchConditions
@@ -39,10 +39,9 @@ from .azure_errors import redact_signatures_in_transport_logs
 from .azure_errors import transient as _transient
 from .base import Destination, DestinationError, FileFull, FileMissing, older_than
 from .blob_client import connect
+from .retrying import Retrier, Stopped
 
 _log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: Blocks per file before continuing in the next part; the service allows 50,000.
 DEFAULT_BLOCK_LIMIT: Final = 49_000
@@ -56,10 +55,6 @@ DEFAULT_HEADER_WAIT: Final = 5.0
 _APPEND_POSITION_NOT_MET: Final = "AppendPositionConditionNotMet"
 _BLOCK_COUNT_EXCEEDED: Final = "BlockCountExceedsLimit"
 _CONTAINER_NOT_FOUND: Final = "ContainerNotFound"
-
-
-class _Stopped(Exception):
-    """Retrying ended (deadline or ``close()``); the operation's error names the blob."""
 
 
 @dataclass
@@ -102,7 +97,7 @@ class BlobDestination(Destination):
         self._path_locks: dict[str, threading.Lock] = {}
         self._state_lock = threading.Lock()
         self._container_ready = False
-        self._closed = threading.Event()
+        self._retry = Retrier()
         self._recorder = threading.local()
         redact_signatures_in_transport_logs()
 
@@ -145,7 +140,7 @@ class BlobDestination(Destination):
         with self._path_lock(path), self._errors(f"cannot create {name}"):
             self._ensure_container(deadline)
             try:
-                self._retrying(
+                self._retry.run(
                     name, lambda: blob.create_append_blob(match_condition=MatchConditions.IfMissing), deadline
                 )
             except ResourceExistsError:
@@ -174,9 +169,9 @@ class BlobDestination(Destination):
                 polls += 1
                 if time.monotonic() >= give_up:
                     raise DestinationError(f"{name} is still empty after {self._header_wait:g} s")
-                self._wait(min(0.01 * 2**polls, 0.5))
+                self._retry.wait(min(0.01 * 2**polls, 0.5))
             wanted = min(size, length)
-            return self._retrying(
+            return self._retry.run(
                 name, lambda: blob.download_blob(offset=0, length=wanted).readall(), deadline
             )
 
@@ -206,7 +201,7 @@ class BlobDestination(Destination):
         deadline = self._start()
         try:
             with self._errors(f"cannot list {stem}*"):
-                listed = self._retrying(
+                listed = self._retry.run(
                     stem, lambda: list(self._container.list_blob_names(name_starts_with=stem)), deadline
                 )
         except DestinationError as exc:
@@ -264,7 +259,7 @@ class BlobDestination(Destination):
                 if _transient(exc):
                     unanswered.add(cursor.position)
                     failures += 1
-                    self._backoff(name, exc, failures, deadline)
+                    self._retry.backoff(name, exc, failures, deadline)
                     continue
                 status = getattr(exc, "status_code", None)
                 if status == 404:
@@ -284,7 +279,7 @@ class BlobDestination(Destination):
                 if not follow:
                     return False
                 conflicts += 1
-                self._wait(random.uniform(0, min(0.002 * 2**conflicts, 0.2)), deadline)
+                self._retry.wait(random.uniform(0, min(0.002 * 2**conflicts, 0.2)), deadline)
                 continue
             cursor.position = int(str(result["blob_append_offset"])) + len(data)
             cursor.blocks = int(str(result["blob_committed_block_count"]))
@@ -296,7 +291,7 @@ class BlobDestination(Destination):
         """Whether ``data`` sits at ``at``: an append conditioned on ``at`` can only land there."""
         if fresh.position < at + len(data):
             return False
-        found = self._retrying(
+        found = self._retry.run(
             name, lambda: blob.download_blob(offset=at, length=len(data)).readall(), deadline
         )
         return found == data
@@ -309,7 +304,7 @@ class BlobDestination(Destination):
 
     def _cursor(self, blob: BlobClient, name: str, deadline: float) -> _Cursor:
         try:
-            props = self._retrying(name, blob.get_blob_properties, deadline)
+            props = self._retry.run(name, blob.get_blob_properties, deadline)
         except HttpResponseError as exc:
             if exc.status_code == 404:
                 raise FileMissing from None
@@ -324,7 +319,7 @@ class BlobDestination(Destination):
             return
         what = f"container {self.container}"
         try:
-            self._retrying(what, self._container.create_container, deadline)
+            self._retry.run(what, self._container.create_container, deadline)
         except ResourceExistsError:
             pass
         except HttpResponseError as exc:
@@ -333,36 +328,8 @@ class BlobDestination(Destination):
             _log.debug("%s: may not create it (HTTP 403); assuming it exists", what)
         self._container_ready = True
 
-    def _retrying(self, what: str, operation: Callable[[], T], deadline: float) -> T:
-        """``operation()``, retried on transient failures until ``deadline``; other errors propagate."""
-        failures = 0
-        while True:
-            try:
-                return operation()
-            except AzureError as exc:
-                if not _transient(exc):
-                    raise
-                failures += 1
-                self._backoff(what, exc, failures, deadline)
-
-    def _backoff(self, what: str, exc: AzureError, failures: int, deadline: float) -> None:
-        """Wait before retry ``failures``: exponential with jitter, or give up at the deadline."""
-        ceiling = min(0.05 * 2**failures, 2.0)
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-        reason = _reason(exc)
-        if time.monotonic() + delay > deadline:
-            raise _Stopped(f"{reason}; gave up after {failures} attempts")
-        _log.debug("%s: %s; retrying in %.2f s", what, reason, delay)
-        self._wait(delay)
-
-    def _wait(self, seconds: float, deadline: float | None = None) -> None:
-        if deadline is not None and time.monotonic() + seconds > deadline:
-            raise _Stopped("other writers kept moving the blob; gave up")
-        if self._closed.wait(seconds):
-            raise _Stopped("the destination was closed while retrying")
-
     def _start(self) -> float:
-        if self._closed.is_set():
+        if self._retry.closed.is_set():
             raise DestinationError(f"{self.describe()} is closed")
         return time.monotonic() + self._deadline
 
@@ -373,7 +340,7 @@ class BlobDestination(Destination):
             yield
         except AzureError as exc:
             raise DestinationError(f"{what}: {_reason(exc)}") from None
-        except _Stopped as stop:
+        except Stopped as stop:
             raise DestinationError(f"{what}: {stop}") from None
 
     def _after_fork(self) -> None:
@@ -381,9 +348,7 @@ class BlobDestination(Destination):
         self._state_lock = threading.Lock()
         self._path_locks = {}
         self._recorder = threading.local()
-        closed, self._closed = self._closed.is_set(), threading.Event()
-        if closed:
-            self._closed.set()
+        self._retry = Retrier(closed=self._retry.closed.is_set())
 
     def forget_days_before(self, day: date) -> None:
         """Also drop the append positions and the idle locks of those days' blobs."""
@@ -407,9 +372,9 @@ class BlobDestination(Destination):
 
     def close(self) -> None:
         """Stop retries in progress and release the HTTP connections; idempotent."""
-        if self._closed.is_set():
+        if self._retry.closed.is_set():
             return
-        self._closed.set()
+        self._retry.closed.set()
         self._service.close()
         if self._credential is not None:
             self._credential.close()
