@@ -75,7 +75,7 @@ def settled(report: dict[str, Any]) -> None:
     assert (report["rows_failed"], report["rows_dropped"], report["rows_unaccounted"]) == (0, {}, 0)
 
 
-def test_a_new_process_replays_what_one_that_exited_during_an_outage_spooled(
+def test_new_processes_sharing_the_spool_replay_what_one_that_exited_during_an_outage_spooled(
     tmp_path: Path, server: RestartableAzurite, container_name: str
 ) -> None:
     workers = Workers(tmp_path, server, container_name)
@@ -98,14 +98,16 @@ def test_a_new_process_replays_what_one_that_exited_during_an_outage_spooled(
     assert after["rows_spooled"] >= CALLS * ROWS_PER_CALL
     server.start()
     started = time.monotonic()
-    workers.run("configure", "replayed", "shutdown", "report:replayer")
+    replayers = [workers.start("configure", "replayed", "shutdown", f"report:replayer{i}") for i in (1, 2)]
+    assert [p.wait(timeout=90) for p in replayers] == [0, 0]
     took = time.monotonic() - started
-    replayer = workers.report("replayer")
-    assert replayer["rows_replayed"] == replayer["rows_written"] == after["rows_spooled"]
+    reports = [workers.report(f"replayer{i}") for i in (1, 2)]
+    assert sum(r["rows_replayed"] for r in reports) == after["rows_spooled"]
+    assert [r["rows_written"] for r in reports] == [r["rows_replayed"] for r in reports]
     assert_once(server, container_name, after["rows_accepted"])
     print(
         f"\nFIGURES exited-in-outage: rows={after['rows_accepted']} spooled={after['rows_spooled']} "
-        f"replay_process={took:.1f}s"
+        f"two_replayers={took:.1f}s split={[r['rows_replayed'] for r in reports]}"
     )
 
 
