@@ -164,7 +164,7 @@ def test_shutdown_with_the_destination_down_returns_in_time_and_spools_the_queue
     tmp_path: Path, container_name: str, spool_dir: Path
 ) -> None:
     server = RestartableAzurite(tmp_path / "azurite")  # not started; the append deadline stays 20 s
-    timeout = 1500
+    timeout = 3000
     handle = configure(server, container_name, spool_dir, shutdown_timeout_millis=timeout)
     calls = 2000
     for n in range(calls):

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from .forking import after_fork_in_child
+
 _log = logging.getLogger(__name__)
 
 #: Seconds after which a lease is taken over even when its process may be alive (a replay of
@@ -106,7 +108,15 @@ class Spool:
         self.max_bytes = max_bytes
         self._host = socket.gethostname().replace(".", "_") or "host"
         self._bytes = 0
+        #: Bytes of entries being written by this process (reserved, not yet renamed into place).
+        self._writing = 0
         self._lock = threading.Lock()
+        after_fork_in_child(self._after_fork)
+
+    def _after_fork(self) -> None:
+        """A new lock in a forked child: the parent's exporting thread may have held this one."""
+        self._lock = threading.Lock()
+        self._writing = 0
 
     @property
     def size(self) -> int:
@@ -114,20 +124,23 @@ class Spool:
         return self._bytes
 
     def rescan(self) -> int:
-        """Count the folder's bytes again (other processes add and remove entries too)."""
+        """Count the folder's bytes again (other processes add and remove entries too).
+
+        Entries this process is still writing count by their reservation, not their temporary file.
+        """
         total = 0
         try:
             with os.scandir(self.directory) as found:
                 for item in found:
                     try:
-                        total += item.stat().st_size
+                        total += 0 if item.name.endswith(_TMP) else item.stat().st_size
                     except FileNotFoundError:
                         continue
         except FileNotFoundError:
             pass
         with self._lock:
-            self._bytes = total
-        return total
+            self._bytes = total + self._writing
+            return self._bytes
 
     def put(
         self, folder: str, header: bytes, payload: bytes, rows: int, attempt: Attempt | None = None
@@ -152,6 +165,7 @@ class Spool:
             if self._bytes + size > self.max_bytes:
                 raise SpoolFull(f"{self.directory} holds {self._bytes} bytes; the bound is {self.max_bytes}")
             self._bytes += size
+            self._writing += size
         entry_id = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -160,6 +174,9 @@ class Spool:
             with self._lock:
                 self._bytes -= size
             raise
+        finally:
+            with self._lock:
+                self._writing -= size
         return entry_id
 
     def has_entries(self) -> bool:
