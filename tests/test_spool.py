@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+from azure.core.pipeline.transport import RequestsTransport
 
 import otel_modeldata
-from otel_modeldata import collect_io
+from otel_modeldata import Settings, collect_io
+from otel_modeldata.destinations.blob import BlobDestination
 from otel_modeldata.spool import Spool
 from outage import RestartableAzurite, row_keys, running, wait_until
 
@@ -187,6 +190,47 @@ def test_shutdown_with_the_destination_down_returns_in_time_and_spools_the_queue
     finally:
         server.stop()
     print(f"\nFIGURES shutdown-down: rows={ROWS_PER_CALL * calls} timeout={timeout}ms took={elapsed:.2f}s")
+
+
+class LosingTransport(RequestsTransport):
+    """Real requests, until told to lose the response of the next row append and then refuse all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mode = "up"
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        if self.mode == "down":
+            raise ServiceRequestError("connection refused (test)")
+        response = super().send(request, **kwargs)
+        position = request.headers.get("x-ms-blob-condition-appendpos")
+        if self.mode == "lose" and "comp=appendblock" in request.url and position not in (None, "0"):
+            self.mode = "down"
+            raise ServiceResponseError("connection reset after the service appended (test)")
+        return response
+
+
+def test_a_payload_whose_append_landed_unanswered_before_the_deadline_is_not_replayed_twice(
+    server: RestartableAzurite, container_name: str, spool_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = LosingTransport()
+    build = BlobDestination.from_settings.__func__  # type: ignore[attr-defined]
+
+    def with_transport(cls: type[BlobDestination], settings: Settings, **kwargs: Any) -> BlobDestination:
+        return build(cls, settings, transport=transport, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(BlobDestination, "from_settings", classmethod(with_transport))
+    handle = configure(server, container_name, spool_dir, append_deadline_millis=300)
+    call(0)
+    assert handle.force_flush()
+    transport.mode = "lose"
+    call(1)
+    assert handle.force_flush()
+    assert stat("rows_spooled") == ROWS_PER_CALL
+    transport.mode = "up"
+    wait_until(lambda: spool_is_empty(spool_dir), 30, "the spool replayed")
+    handle.shutdown()
+    assert_exactly_once(server, container_name, 2 * ROWS_PER_CALL)
 
 
 def test_a_torn_entry_is_set_aside_and_counted_never_appended(
