@@ -1,7 +1,8 @@
 """A process that collects model data to Blob Storage, steered step by step by the spool tests.
 
 ``python _spool_worker.py <folder> <step>...``; settings come from ``OTEL_MODELDATA_*``.
-Steps: ``configure``; ``calls:N`` (N calls, then a flush); ``report:NAME`` (stats() to
+Steps: ``configure``; ``calls:N`` (N calls, then a flush); ``queue:N`` (N calls, no flush);
+``report:NAME`` (stats() to
 ``<folder>/NAME.json``); ``await:NAME`` (until ``<folder>/NAME`` exists); ``replayed``
 (until the spool folder holds no entry); ``crash_after_append`` (SIGKILL this process
 between a replayed append and the removal of its entry); ``shutdown``; ``hang``.
@@ -46,11 +47,11 @@ def main(folder: Path, steps: list[str]) -> None:
         name, _, argument = step.partition(":")
         if name == "configure":
             handle = otel_modeldata.configure()
-        elif name == "calls":
+        elif name in ("calls", "queue"):
             for n in range(int(argument)):
                 score([[n, 1.0], [n, 2.0]])
             assert handle is not None
-            assert handle.force_flush()
+            assert name == "queue" or handle.force_flush()
         elif name == "report":
             target = folder / f"{argument}.json"
             target.with_suffix(".tmp").write_text(json.dumps(otel_modeldata.stats()))

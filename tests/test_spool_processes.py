@@ -163,3 +163,25 @@ def test_a_crash_between_a_replayed_append_and_the_entry_s_removal_duplicates_no
     assert_once(server, container_name, spooled["rows_accepted"])
     # The entry found already appended counts as replayed too: its rows are now known written.
     assert replayer["rows_replayed"] == replayer["rows_written"] == spooled["rows_spooled"]
+
+
+def test_sigterm_with_the_destination_down_exits_within_the_timeout_and_spools_the_queue(
+    tmp_path: Path, server: RestartableAzurite, container_name: str
+) -> None:
+    workers = Workers(tmp_path, server, container_name)
+    workers.environment["OTEL_MODELDATA_APPEND_DEADLINE_MILLIS"] = "20000"
+    workers.environment["OTEL_MODELDATA_SHUTDOWN_TIMEOUT_MILLIS"] = "3000"
+    server.stop()
+    writer = workers.start("configure", f"queue:{CALLS}", "report:queued", "hang")
+    queued = workers.report("queued")
+    assert queued["rows_accepted"] == CALLS * ROWS_PER_CALL
+    started = time.monotonic()
+    writer.send_signal(signal.SIGTERM)
+    assert writer.wait(timeout=30) == -signal.SIGTERM
+    took = time.monotonic() - started
+    assert took < 3.0
+    server.start()
+    workers.run("configure", "replayed", "shutdown", "report:replayer")
+    assert workers.report("replayer")["rows_replayed"] == queued["rows_accepted"]
+    assert_once(server, container_name, queued["rows_accepted"])
+    print(f"\nFIGURES sigterm-down: rows={queued['rows_accepted']} timeout=3000ms exited_in={took:.2f}s")
