@@ -26,6 +26,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith(_ISOLATED_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.setenv("OTEL_BLRP_SCHEDULE_DELAY", "50")
+    monkeypatch.setenv("OTEL_MODELDATA_SPOOL_DIR", "")  # no spool in the cwd; spool tests choose a folder
     STATS.reset()
     otel_modeldata.providers._stopped = None  # the previous test's shutdown stops collection
     yield

@@ -165,6 +165,11 @@ ACCEPTED: list[tuple[str, object, object]] = [
     ("storage_account_url", "https://acct.blob.core.windows.net", "https://acct.blob.core.windows.net"),
     ("container", "model-data-2", "model-data-2"),
     ("blob_prefix", "team-a/scoring", "team-a/scoring"),
+    ("spool_dir", Path("/var/spool/md"), "/var/spool/md"),
+    ("spool_dir", "", None),
+    ("spool_max_bytes", "4096", 4096),
+    ("shutdown_timeout_millis", 2500, 2500),
+    ("append_deadline_millis", "750", 750),
     (
         "appinsights_connection_string",
         "InstrumentationKey=00000000-0000-0000-0000-000000000000",
@@ -214,6 +219,10 @@ REFUSED: list[tuple[str, object]] = [
     ("container", "$root"),
     ("blob_prefix", "ok/../up"),
     ("blob_prefix", 7),
+    ("spool_dir", b"/spool"),
+    ("spool_max_bytes", 0),
+    ("shutdown_timeout_millis", "soon"),
+    ("append_deadline_millis", -1),
     ("appinsights_connection_string", 42),
     ("sample_rate", 1.5),
     ("sample_rate", "half"),
@@ -273,6 +282,12 @@ def test_an_empty_connection_string_keyword_keeps_the_azure_variable_out() -> No
     environ = {"AZURE_STORAGE_CONNECTION_STRING": "BlobEndpoint=http://127.0.0.1:1/other;"}
     assert Settings.from_env(environ).uses_blob_storage
     assert not Settings.from_env(environ, storage_connection_string="").uses_blob_storage
+
+
+def test_an_empty_spool_variable_turns_the_spool_off_and_an_unset_one_keeps_the_default() -> None:
+    assert Settings.from_env({"OTEL_MODELDATA_SPOOL_DIR": ""}).spool_dir is None
+    assert Settings.from_env({}).spool_dir == "./modeldata-spool"
+    assert Settings.from_env({"OTEL_MODELDATA_SPOOL_DIR": "/s"}).spool_dir == "/s"
 
 
 def test_an_unsafe_service_name_is_refused_naming_otel_service_name() -> None:

@@ -21,6 +21,7 @@ from . import schema
 from .csvfmt import NANOS_PER_DAY, RowContext, RowWriter, Timestamps, header_line, hex_id, utc_day
 from .destinations import Destination, DestinationError, from_settings
 from .destinations.base import split_payload
+from .destinations.spooling import Spooler
 from .layout import InvalidNameError, check_name, partition_folder
 from .settings import Settings
 from .stats import FAILED, STATS, WRITTEN
@@ -83,11 +84,18 @@ class ModelDataLogExporter(LogRecordExporter):
     #: Set when the SDK's auto-configuration built one, so collection uses the global provider.
     built_from_environment: ClassVar[bool] = False
 
-    def __init__(self, settings: Settings | None = None, destination: Destination | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        destination: Destination | None = None,
+        spooler: Spooler | None = None,
+    ) -> None:
+        """``spooler`` (built with the same destination) keeps what the destination cannot take."""
         if settings is None and destination is None:
             ModelDataLogExporter.built_from_environment = True
         self._settings = settings or Settings.from_env()
         self._destination = destination or from_settings(self._settings)
+        self._spooler = spooler
         self._targets: dict[tuple[Any, ...], _Target | str] = {}
         self._timestamps = Timestamps()
         self._workspace = self._settings.identity.workspace_path
@@ -165,6 +173,9 @@ class ModelDataLogExporter(LogRecordExporter):
         ok = True
         for piece, count in split_payload(payload, rows, self._destination.max_payload_bytes):
             if not count:
+                continue
+            if self._spooler is not None:
+                ok = self._spooler.write(folder, header, piece, count) and ok
                 continue
             try:
                 self._destination.append(folder, header, piece)
@@ -268,11 +279,20 @@ class ModelDataLogExporter(LogRecordExporter):
         """Every export writes through, so there is nothing buffered here."""
         return True
 
+    def interrupt(self) -> None:
+        """Stop waiting for the destination (shutdown's time is running out): spool from now on."""
+        if self._spooler is not None:
+            self._spooler.interrupt()
+        else:
+            self._destination.close()
+
     def shutdown(self) -> None:
-        """Release the destination; idempotent. Later exports are refused."""
+        """Stop the replayer and release the destination; idempotent. Later exports are refused."""
         if self._shutdown:
             return
         self._shutdown = True
+        if self._spooler is not None:
+            self._spooler.stop()
         self._destination.close()
 
 

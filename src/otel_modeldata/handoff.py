@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol, runtime_checkable
 
 from opentelemetry._logs import Logger
 from opentelemetry.context import Context, attach, detach, set_value
@@ -38,6 +38,11 @@ QUEUE_FULL: Final = "queue_full"
 EMIT_FAILED: Final = "emit_failed"
 EXPORT_FAILED: Final = "export_failed"
 SHUT_DOWN: Final = "shut_down"
+#: Share of the shutdown timeout spent letting the exporter write normally; after it, the
+#: exporter is interrupted (a spooling exporter then spools the rest instead of retrying).
+PATIENT_SHARE: Final = 0.5
+#: Share of the shutdown timeout kept for the exporter's own shutdown (stopping its threads).
+CLOSING_SHARE: Final = 0.1
 _SUPPRESS_INSTRUMENTATION_KEY: Final = "suppress_instrumentation"
 
 
@@ -50,6 +55,14 @@ class Pending(NamedTuple):
     attributes: dict[str, Any]
 
 
+@runtime_checkable
+class Interruptible(Protocol):
+    """An exporter that can stop waiting for its destination when shutdown's time runs out."""
+
+    def interrupt(self) -> None:
+        """Make the current and later exports return promptly."""
+
+
 class Handoff(LogRecordProcessor):
     """A queue of :class:`Pending` values bounded in rows, emitted and exported by one thread.
 
@@ -59,9 +72,17 @@ class Handoff(LogRecordProcessor):
     """
 
     def __init__(
-        self, exporter: LogRecordExporter, *, max_rows: int, batch_size: int, delay_millis: int
+        self,
+        exporter: LogRecordExporter,
+        *,
+        max_rows: int,
+        batch_size: int,
+        delay_millis: int,
+        shutdown_millis: int = 30_000,
     ) -> None:
+        """``shutdown_millis`` bounds ``shutdown()`` when the provider calls it without a timeout."""
         self._exporter = exporter
+        self.shutdown_millis = shutdown_millis
         self.max_rows = max_rows
         self.batch_size = batch_size
         self.delay = delay_millis / 1000
@@ -80,6 +101,7 @@ class Handoff(LogRecordProcessor):
         self._done = 0
         self._flush_to = 0
         self._closed = closed
+        self._draining = False
         self._thread: threading.Thread | None = None
 
     def _after_fork(self) -> None:
@@ -155,14 +177,26 @@ class Handoff(LogRecordProcessor):
                     return self._done >= target
         return self._exporter.force_flush(int(max(deadline - time.monotonic(), 0) * 1000))
 
-    def shutdown(self, timeout_millis: int = 30_000) -> None:
-        """Export what is queued, then stop; rows still queued at the deadline are counted as dropped."""
+    def shutdown(self, timeout_millis: int | None = None) -> None:
+        """Export what is queued, then stop, within ``timeout_millis`` (default: ``shutdown_millis``).
+
+        Halfway through, an :class:`Interruptible` exporter is told to stop waiting for its
+        destination, so what remains is exported its fastest way (spooled, for Blob Storage).
+        Rows still queued at the deadline are counted as dropped.
+        """
+        timeout = (self.shutdown_millis if timeout_millis is None else timeout_millis) / 1000
+        start = time.monotonic()
         with self._lock:
             self._closed = True
             thread = self._thread
             self._has_work.notify()
         if thread is not None:
-            thread.join(timeout_millis / 1000)
+            thread.join(timeout * PATIENT_SHARE)
+            if thread.is_alive() and isinstance(self._exporter, Interruptible):
+                with self._lock:
+                    self._draining = True
+                self._exporter.interrupt()
+            thread.join(max(start + timeout * (1 - CLOSING_SHARE) - time.monotonic(), 0))
         with self._lock:
             left = list(self._queue)
             self._queue.clear()
@@ -176,13 +210,15 @@ class Handoff(LogRecordProcessor):
 
         ``put()`` wakes this thread only for a full batch: a notification per call would
         run Python code under the lock that every caller needs, and threads then queue on it.
+        An interrupted shutdown takes the whole queue at once: one export spools it fastest.
         """
         with self._lock:
             if not self._urgent():
                 self._has_work.wait(self.delay)
             if not self._queue:
                 return None if self._closed else []
-            return [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            size = len(self._queue) if self._draining else min(self.batch_size, len(self._queue))
+            return [self._queue.popleft() for _ in range(size)]
 
     def _urgent(self) -> bool:
         return len(self._queue) >= self.batch_size or self._closed or self._flush_to > self._done

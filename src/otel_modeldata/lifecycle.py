@@ -10,7 +10,7 @@ So our handler goes in front of whatever handler was there, and calls it. When t
 function, ours first blocks SIGTERM on the main thread: a later re-raise then waits, pending,
 until the exit hook has written the rows, and unblocking it lets the process die of SIGTERM as
 it would have. When it was ``SIG_DFL``, the rows are written on another thread and the process
-then kills itself with SIGTERM. Either way the wait is bounded by :data:`EXIT_FLUSH_SECONDS`.
+then kills itself with SIGTERM. Either way the wait is bounded by the collector's shutdown timeout.
 
 The handler runs on the main thread between two bytecodes, possibly while that thread holds the
 queue's lock: it never writes rows itself, it only starts a thread that does.
@@ -31,8 +31,8 @@ from .forking import after_fork_in_child
 
 _log = logging.getLogger("otel_modeldata")
 
-#: Longest wait, at exit or after SIGTERM, for the queued rows to be written.
-EXIT_FLUSH_SECONDS: Final = 5.0
+#: Wait, beyond the collector's own shutdown timeout, for its shutdown to return at exit.
+EXIT_MARGIN_SECONDS: Final = 1.0
 
 _CAN_BLOCK: Final = hasattr(signal, "pthread_sigmask")
 _SIGTERM: Final = {signal.SIGTERM}
@@ -43,6 +43,7 @@ def _nothing_active() -> bool:
 
 
 _shutdown: Callable[[], None] | None = None  # writes the active collector's rows and stops it
+_wait = 10.0 + EXIT_MARGIN_SECONDS  # longest wait at exit for ``_shutdown``: its timeout and a margin
 _active: Callable[[], bool] = _nothing_active
 _registered = False  # the atexit hook (a forked child inherits it)
 _flush_started = False  # the rows are written once, by whichever of the exit paths comes first
@@ -52,10 +53,12 @@ _held = False  # we blocked SIGTERM on the main thread: unblock it at exit
 _dying = False  # SIGTERM with SIG_DFL behind us: the process is to die of it once the rows are written
 
 
-def watch(shutdown: Callable[[], None], active: Callable[[], bool]) -> None:
-    """Write the rows at exit and on SIGTERM: ``shutdown`` writes them, ``active`` says if there are any."""
-    global _shutdown, _active, _registered
+def watch(shutdown: Callable[[], None], active: Callable[[], bool], timeout_seconds: float) -> None:
+    """Write the rows at exit and on SIGTERM: ``shutdown`` writes them within ``timeout_seconds``,
+    ``active`` says if there are any."""
+    global _shutdown, _active, _registered, _wait
     _shutdown, _active = shutdown, active
+    _wait = timeout_seconds + EXIT_MARGIN_SECONDS
     if not _registered:
         _registered = True
         atexit.register(_at_exit)
@@ -161,7 +164,7 @@ def _die_now() -> None:
 
 
 def _flush() -> None:
-    """Shut the collector down once, on a thread of its own; wait for it ``EXIT_FLUSH_SECONDS`` at most."""
+    """Shut the collector down once, on a thread of its own; wait for it its own timeout and a margin."""
     global _flush_started
     shutdown = _shutdown
     if shutdown is None:
@@ -173,10 +176,8 @@ def _flush() -> None:
             threading.Thread(target=_run, args=(shutdown,), name="otel_modeldata-flush", daemon=True).start()
         except RuntimeError:  # no new thread while the interpreter shuts down
             _run(shutdown)
-    if not _flushed.wait(EXIT_FLUSH_SECONDS):
-        _log.warning(
-            "otel_modeldata: rows still being written after %s s at exit; not waiting", EXIT_FLUSH_SECONDS
-        )
+    if not _flushed.wait(_wait):
+        _log.warning("otel_modeldata: rows still being written after %.1f s at exit; not waiting", _wait)
 
 
 def _run(shutdown: Callable[[], None]) -> None:

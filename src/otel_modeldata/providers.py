@@ -20,6 +20,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from . import lifecycle
+from .destinations import from_settings
+from .destinations.spooling import Spooler
 from .exporter import ModelDataLogExporter
 from .forking import after_fork_in_child
 from .handoff import SHUT_DOWN, Handoff
@@ -140,7 +142,7 @@ def _configure(overrides: dict[str, Any]) -> tuple[ModelDataHandle, bool]:
         tracer_provider = _tracer_provider(settings, resource)
         _handle = ModelDataHandle(settings, logger_provider, tracer_provider, exporter)
         _runtime = Runtime(settings=settings, handoff=handoff, tracer=_tracer(tracer_provider))
-        _install_exit_hooks()
+        _install_exit_hooks(settings)
         return _handle, True
 
 
@@ -164,13 +166,15 @@ def _logger_provider(
     ``OTEL_LOGRECORD_ATTRIBUTE_*`` limits are for its own telemetry, and cutting or dropping
     our attributes would cut the partition path, the header and the ids, or lose the rows.
     """
-    exporter = ModelDataLogExporter(settings)
+    destination = from_settings(settings)
+    exporter = ModelDataLogExporter(settings, destination, Spooler.from_settings(settings, destination))
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False, log_record_limits=_no_limits())
     handoff = Handoff(
         exporter,
         max_rows=settings.max_queue_rows,
         batch_size=settings.export_batch_size,
         delay_millis=settings.schedule_delay_millis,
+        shutdown_millis=settings.shutdown_timeout_millis,
     )
     provider.add_log_record_processor(handoff)
     handoff.bind(provider.get_logger(SCOPE))
@@ -278,13 +282,13 @@ def _adopt_global(settings: Settings) -> ModelDataHandle:
     logger_provider, exporter, handoff = _logger_provider(settings, resource)
     _handle = ModelDataHandle(settings, logger_provider, None, exporter)
     _runtime = Runtime(settings=settings, handoff=handoff, tracer=_tracer(None))
-    _install_exit_hooks()
+    _install_exit_hooks(settings)
     return _handle
 
 
-def _install_exit_hooks() -> None:
+def _install_exit_hooks(settings: Settings) -> None:
     """Write the rows at interpreter exit and on SIGTERM, whatever the server does with it (see lifecycle)."""
-    lifecycle.watch(_shutdown_active, _is_active)
+    lifecycle.watch(_shutdown_active, _is_active, settings.shutdown_timeout_millis / 1000)
 
 
 def _is_active() -> bool:

@@ -107,6 +107,21 @@ HASH_KEY: Final = "OTEL_MODELDATA_HASH_KEY"
 CSV_FORMULA_GUARD: Final = "OTEL_MODELDATA_CSV_FORMULA_GUARD"
 """``true`` (default) puts ``'`` before text cells a spreadsheet would run as a formula."""
 
+SPOOL_DIR: Final = "OTEL_MODELDATA_SPOOL_DIR"
+"""Folder where payloads Blob Storage could not take wait to be replayed, default ``./modeldata-spool``;
+set to empty to turn the spool off (such rows are then counted as failed)."""
+
+SPOOL_MAX_BYTES: Final = "OTEL_MODELDATA_SPOOL_MAX_BYTES"
+"""Bytes the spool folder may hold, default ``1073741824`` (1 GiB); more is dropped as ``spool_full``."""
+
+SHUTDOWN_TIMEOUT: Final = "OTEL_MODELDATA_SHUTDOWN_TIMEOUT_MILLIS"
+"""Milliseconds ``shutdown()`` and the exit flushes may take, default ``10000``; what is not written
+by then is spooled."""
+
+APPEND_DEADLINE: Final = "OTEL_MODELDATA_APPEND_DEADLINE_MILLIS"
+"""Milliseconds one Blob Storage operation may spend retrying before its payload is spooled, default
+``20000``."""
+
 APPINSIGHTS_CONNECTION_STRING: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 """When set, spans go to Application Insights (model data never does)."""
 
@@ -122,6 +137,10 @@ DEFAULT_SCHEDULE_DELAY: Final = 1000
 DEFAULT_EXPORT_BATCH_SIZE: Final = 512
 DEFAULT_CONTAINER: Final = "modeldata"
 DEFAULT_FILE_MODE: Final = 0o600
+DEFAULT_SPOOL_DIR: Final = "./modeldata-spool"
+DEFAULT_SPOOL_MAX_BYTES: Final = 1024**3
+DEFAULT_SHUTDOWN_TIMEOUT: Final = 10_000
+DEFAULT_APPEND_DEADLINE: Final = 20_000
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -150,6 +169,10 @@ KEYWORDS: Final[Mapping[str, str]] = MappingProxyType(
         "storage_account_url": STORAGE_ACCOUNT_URL,
         "container": CONTAINER,
         "blob_prefix": BLOB_PREFIX,
+        "spool_dir": SPOOL_DIR,
+        "spool_max_bytes": SPOOL_MAX_BYTES,
+        "shutdown_timeout_millis": SHUTDOWN_TIMEOUT,
+        "append_deadline_millis": APPEND_DEADLINE,
         "appinsights_connection_string": APPINSIGHTS_CONNECTION_STRING,
         "sample_rate": SAMPLE_RATE,
         "redact": REDACT,
@@ -185,6 +208,10 @@ class Settings:
     storage_account_url: str | None = field(default=None, repr=False)
     container: str = DEFAULT_CONTAINER
     blob_prefix: str = ""
+    spool_dir: str | None = DEFAULT_SPOOL_DIR
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+    shutdown_timeout_millis: int = DEFAULT_SHUTDOWN_TIMEOUT
+    append_deadline_millis: int = DEFAULT_APPEND_DEADLINE
     appinsights_connection_string: str | None = field(default=None, repr=False)
     sample_rate: float = 1.0
     redact: tuple[str, ...] = ()
@@ -236,6 +263,10 @@ class Settings:
             storage_account_url=source.secret("storage_account_url"),
             container=source.container(),
             blob_prefix=source.prefix(),
+            spool_dir=source.optional_path("spool_dir", DEFAULT_SPOOL_DIR),
+            spool_max_bytes=source.positive_int("spool_max_bytes", DEFAULT_SPOOL_MAX_BYTES),
+            shutdown_timeout_millis=source.positive_int("shutdown_timeout_millis", DEFAULT_SHUTDOWN_TIMEOUT),
+            append_deadline_millis=source.positive_int("append_deadline_millis", DEFAULT_APPEND_DEADLINE),
             appinsights_connection_string=source.secret("appinsights_connection_string"),
             sample_rate=source.rate("sample_rate"),
             redact=source.columns("redact"),
@@ -374,6 +405,18 @@ class _Source:
         if not isinstance(path, str) or not path.strip():
             raise ConfigurationError(f"{origin} must be a non-empty path (str or os.PathLike), got {value!r}")
         return path
+
+    def optional_path(self, keyword: str, default: str) -> str | None:
+        """A path, or None when set to empty (the variable present but blank, or the keyword ``""``)."""
+        value = self._overrides.get(keyword)
+        if value is None:
+            raw = self._env.get(KEYWORDS[keyword])
+            if raw is None:
+                return default
+            value = raw
+        if isinstance(value, str) and not value.strip():
+            return None
+        return self.path(keyword, default)
 
     def secret(self, keyword: str, fallback: str | None = None) -> str | None:
         """A connection string or URL; an empty keyword turns it off. Never quoted in errors."""

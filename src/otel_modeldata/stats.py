@@ -2,9 +2,14 @@
 and calls not collected at all (after shutdown, or with an invalid configuration).
 
 A row is *accepted* when collection has converted it for the export queue. It then ends
-as *written*, *dropped* (refused with a reason, a full queue included) or *failed* (the
-destination refused the write); the difference is still queued, or was lost when a flush
-timed out. Rows written with a correction (a declared feature the data lacked, names it
+as *written*, *spooled* (kept on local disk because the destination could not take it),
+*dropped* (refused with a reason, a full queue or spool included) or *failed* (the
+destination refused the write and no spool kept it); the difference is still queued, or was
+lost when a flush timed out. A spooled row that is replayed is counted again as *replayed*
+and as *written* (whichever process replays it), so in one process::
+
+    accepted = (written - replayed) + spooled + failed + dropped after acceptance + unaccounted
+ Rows written with a correction (a declared feature the data lacked, names it
 carried beyond them) are also counted as *adjusted*, by cause: they are not losses.
 
 Every count also goes, by model and designation, to the totals :mod:`metrics` publishes as
@@ -32,6 +37,10 @@ FAILED: Final = "rows_failed"
 DROPPED: Final = "rows_dropped"
 ADJUSTED: Final = "rows_adjusted"
 UNACCOUNTED: Final = "rows_unaccounted"
+SPOOLED: Final = "rows_spooled"
+REPLAYED: Final = "rows_replayed"
+SPOOL_BYTES: Final = "spool_bytes"
+SET_ASIDE: Final = "spool_entries_set_aside"
 NOT_COLLECTED: Final = "calls_not_collected"
 _DROPPED_AFTER_ACCEPT: Final = "_rows_dropped_after_accept"
 
@@ -64,6 +73,11 @@ class Stats:
                 new = self._total(key, n)
             if new:
                 self._publish(name)
+
+    def set(self, name: str, value: int) -> None:
+        """Set the gauge ``name`` (bytes in the spool, say) to ``value``."""
+        with self._lock:
+            self._counts[name] = value
 
     def drop(
         self, reason: str, n: int, *, model: str, designation: str, accepted: bool = False, detail: str = ""
@@ -165,13 +179,20 @@ class Stats:
             not_collected = dict(self._not_collected)
             adjusted = dict(self._adjusted)
         accepted = counts.get(ACCEPTED, 0)
-        settled = counts.get(WRITTEN, 0) + counts.get(FAILED, 0) + counts.get(_DROPPED_AFTER_ACCEPT, 0)
+        direct = counts.get(WRITTEN, 0) - counts.get(REPLAYED, 0)
+        settled = (
+            direct + counts.get(SPOOLED, 0) + counts.get(FAILED, 0) + counts.get(_DROPPED_AFTER_ACCEPT, 0)
+        )
         return {
             ACCEPTED: accepted,
             WRITTEN: counts.get(WRITTEN, 0),
             FAILED: counts.get(FAILED, 0),
             DROPPED: dropped,
             UNACCOUNTED: max(accepted - settled, 0),
+            SPOOLED: counts.get(SPOOLED, 0),
+            REPLAYED: counts.get(REPLAYED, 0),
+            SPOOL_BYTES: counts.get(SPOOL_BYTES, 0),
+            SET_ASIDE: counts.get(SET_ASIDE, 0),
             NOT_COLLECTED: not_collected,
             ADJUSTED: adjusted,
         }

@@ -10,6 +10,7 @@ creator that died is claimed by the next writer instead of blocking the partitio
 The SDK's own retries are off (they do not know the append position); ours back off with
 jitter up to a deadline and stop on ``close()``. Errors carry the blob name and HTTP
 status only: the SDK's messages can contain request URLs with a SAS signature.
+``append_recorded`` and ``holds`` let the spool's replayer append exactly once across crashes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from azure.core import MatchConditions
@@ -38,10 +39,9 @@ from .azure_errors import redact_signatures_in_transport_logs
 from .azure_errors import transient as _transient
 from .base import Destination, DestinationError, FileFull, FileMissing, older_than
 from .blob_client import connect
+from .retrying import Retrier, Stopped
 
 _log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: Blocks per file before continuing in the next part; the service allows 50,000.
 DEFAULT_BLOCK_LIMIT: Final = 49_000
@@ -55,10 +55,6 @@ DEFAULT_HEADER_WAIT: Final = 5.0
 _APPEND_POSITION_NOT_MET: Final = "AppendPositionConditionNotMet"
 _BLOCK_COUNT_EXCEEDED: Final = "BlockCountExceedsLimit"
 _CONTAINER_NOT_FOUND: Final = "ContainerNotFound"
-
-
-class _Stopped(Exception):
-    """Retrying ended (deadline or ``close()``); the operation's error names the blob."""
 
 
 @dataclass
@@ -110,7 +106,8 @@ class BlobDestination(Destination):
         self._path_locks: dict[str, threading.Lock] = {}
         self._state_lock = threading.Lock()
         self._container_ready = False
-        self._closed = threading.Event()
+        self._retry = Retrier()
+        self._recorder = threading.local()
         redact_signatures_in_transport_logs()
 
     @classmethod
@@ -119,13 +116,14 @@ class BlobDestination(Destination):
         settings: Settings,
         *,
         block_limit: int = DEFAULT_BLOCK_LIMIT,
-        deadline: float = DEFAULT_DEADLINE,
+        deadline: float | None = None,
         **client_options: Any,
     ) -> BlobDestination:
         """Connect with the connection string, else the account URL and ``DefaultAzureCredential``.
 
         ``client_options`` go to ``BlobServiceClient`` (a transport or timeouts, say); the
-        SDK's retries stay off because only this class knows the append position.
+        SDK's retries stay off because only this class knows the append position. ``deadline``
+        defaults to ``OTEL_MODELDATA_APPEND_DEADLINE_MILLIS``.
         """
         service, credential = connect(settings, client_options)
         return cls(
@@ -133,7 +131,7 @@ class BlobDestination(Destination):
             settings.container,
             settings.blob_prefix,
             block_limit=block_limit,
-            deadline=deadline,
+            deadline=settings.append_deadline_millis / 1000 if deadline is None else deadline,
             credential=credential,
             reconnect=lambda: connect(settings, client_options),
         )
@@ -152,7 +150,7 @@ class BlobDestination(Destination):
         with self._path_lock(path), self._errors(f"cannot create {name}"):
             self._ensure_container(deadline)
             try:
-                self._retrying(
+                self._retry.run(
                     name, lambda: blob.create_append_blob(match_condition=MatchConditions.IfMissing), deadline
                 )
             except ResourceExistsError:
@@ -181,9 +179,9 @@ class BlobDestination(Destination):
                 polls += 1
                 if time.monotonic() >= give_up:
                     raise DestinationError(f"{name} is still empty after {self._header_wait:g} s")
-                self._wait(min(0.01 * 2**polls, 0.5))
+                self._retry.wait(min(0.01 * 2**polls, 0.5))
             wanted = min(size, length)
-            return self._retrying(
+            return self._retry.run(
                 name, lambda: blob.download_blob(offset=0, length=wanted).readall(), deadline
             )
 
@@ -213,7 +211,7 @@ class BlobDestination(Destination):
         deadline = self._start()
         try:
             with self._errors(f"cannot list {stem}*"):
-                listed = self._retrying(
+                listed = self._retry.run(
                     stem, lambda: list(self._client().list_blob_names(name_starts_with=stem)), deadline
                 )
         except DestinationError as exc:
@@ -222,6 +220,32 @@ class BlobDestination(Destination):
         return max((int(m[1]) for name in listed if (m := pattern.fullmatch(name))), default=0)
 
     # -- exactly-once append ----------------------------------------------------------------
+
+    def append_recorded(
+        self, folder: str, header: bytes, payload: bytes, record: Callable[[str, int], None]
+    ) -> None:
+        """``append()``, calling ``record(path, position)`` before each Append Block is sent.
+
+        A caller that stores the pair durably can ask :meth:`holds` after a crash whether
+        the payload landed, instead of appending it a second time.
+        """
+        self._recorder.record = record
+        try:
+            self.append(folder, header, payload)
+        finally:
+            self._recorder.record = None
+
+    def holds(self, path: str, position: int, payload: bytes) -> bool:
+        """Whether ``payload`` sits at ``position`` of the blob ``path``; DestinationError if unknown."""
+        name = self._name(path)
+        blob = self._blob(path)
+        deadline = self._start()
+        with self._errors(f"cannot read {name}"):
+            try:
+                fresh = self._cursor(blob, name, deadline)
+            except FileMissing:
+                return False
+            return self._holds(blob, name, position, payload, fresh, deadline)
 
     def _write(self, path: str, data: bytes, cursor: _Cursor, deadline: float, *, follow: bool) -> bool:
         """Append ``data`` at ``cursor`` exactly once and move ``cursor`` past it.
@@ -236,13 +260,16 @@ class BlobDestination(Destination):
         while True:
             if cursor.blocks >= self._block_limit:
                 raise FileFull
+            record = getattr(self._recorder, "record", None) if follow else None
+            if record is not None:
+                record(path, cursor.position)
             try:
                 result = blob.append_block(data, length=len(data), appendpos_condition=cursor.position)
             except AzureError as exc:
                 if _transient(exc):
                     unanswered.add(cursor.position)
                     failures += 1
-                    self._backoff(name, exc, failures, deadline)
+                    self._retry.backoff(name, exc, failures, deadline)
                     continue
                 status = getattr(exc, "status_code", None)
                 if status == 404:
@@ -262,7 +289,7 @@ class BlobDestination(Destination):
                 if not follow:
                     return False
                 conflicts += 1
-                self._wait(random.uniform(0, min(0.002 * 2**conflicts, 0.2)), deadline)
+                self._retry.wait(random.uniform(0, min(0.002 * 2**conflicts, 0.2)), deadline)
                 continue
             cursor.position = int(str(result["blob_append_offset"])) + len(data)
             cursor.blocks = int(str(result["blob_committed_block_count"]))
@@ -274,7 +301,7 @@ class BlobDestination(Destination):
         """Whether ``data`` sits at ``at``: an append conditioned on ``at`` can only land there."""
         if fresh.position < at + len(data):
             return False
-        found = self._retrying(
+        found = self._retry.run(
             name, lambda: blob.download_blob(offset=at, length=len(data)).readall(), deadline
         )
         return found == data
@@ -287,7 +314,7 @@ class BlobDestination(Destination):
 
     def _cursor(self, blob: BlobClient, name: str, deadline: float) -> _Cursor:
         try:
-            props = self._retrying(name, blob.get_blob_properties, deadline)
+            props = self._retry.run(name, blob.get_blob_properties, deadline)
         except HttpResponseError as exc:
             if exc.status_code == 404:
                 raise FileMissing from None
@@ -302,7 +329,7 @@ class BlobDestination(Destination):
             return
         what = f"container {self.container}"
         try:
-            self._retrying(what, self._client().create_container, deadline)
+            self._retry.run(what, self._client().create_container, deadline)
         except ResourceExistsError:
             pass
         except HttpResponseError as exc:
@@ -311,36 +338,8 @@ class BlobDestination(Destination):
             _log.debug("%s: may not create it (HTTP 403); assuming it exists", what)
         self._container_ready = True
 
-    def _retrying(self, what: str, operation: Callable[[], T], deadline: float) -> T:
-        """``operation()``, retried on transient failures until ``deadline``; other errors propagate."""
-        failures = 0
-        while True:
-            try:
-                return operation()
-            except AzureError as exc:
-                if not _transient(exc):
-                    raise
-                failures += 1
-                self._backoff(what, exc, failures, deadline)
-
-    def _backoff(self, what: str, exc: AzureError, failures: int, deadline: float) -> None:
-        """Wait before retry ``failures``: exponential with jitter, or give up at the deadline."""
-        ceiling = min(0.05 * 2**failures, 2.0)
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-        reason = _reason(exc)
-        if time.monotonic() + delay > deadline:
-            raise _Stopped(f"{reason}; gave up after {failures} attempts")
-        _log.debug("%s: %s; retrying in %.2f s", what, reason, delay)
-        self._wait(delay)
-
-    def _wait(self, seconds: float, deadline: float | None = None) -> None:
-        if deadline is not None and time.monotonic() + seconds > deadline:
-            raise _Stopped("other writers kept moving the blob; gave up")
-        if self._closed.wait(seconds):
-            raise _Stopped("the destination was closed while retrying")
-
     def _start(self) -> float:
-        if self._closed.is_set():
+        if self._retry.closed.is_set():
             raise DestinationError(f"{self.describe()} is closed")
         return time.monotonic() + self._deadline
 
@@ -351,16 +350,15 @@ class BlobDestination(Destination):
             yield
         except AzureError as exc:
             raise DestinationError(f"{what}: {_reason(exc)}") from None
-        except _Stopped as stop:
+        except Stopped as stop:
             raise DestinationError(f"{what}: {stop}") from None
 
     def _after_fork(self) -> None:
         super()._after_fork()
         self._state_lock = threading.Lock()
         self._path_locks = {}
-        closed, self._closed = self._closed.is_set(), threading.Event()
-        if closed:
-            self._closed.set()
+        self._recorder = threading.local()
+        self._retry = Retrier(closed=self._retry.closed.is_set())
         self._inherited = True
 
     def forget_days_before(self, day: date) -> None:
@@ -398,8 +396,10 @@ class BlobDestination(Destination):
         return self._container
 
     def close(self) -> None:
-        """Stop retries in progress and release the HTTP connections."""
-        self._closed.set()
+        """Stop retries in progress and release the HTTP connections; idempotent."""
+        if self._retry.closed.is_set():
+            return
+        self._retry.closed.set()
         self._service.close()
         if self._credential is not None:
             self._credential.close()
