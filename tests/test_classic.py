@@ -178,16 +178,16 @@ def test_add_correlations_ties_predictions_to_inputs_once_without_extra_columns(
     ]
 
 
-def test_add_correlations_keeps_the_data_it_is_given() -> None:
-    collector = ModelDataCollector("m", designation="predictions")
-    corr = collector.collect([1])
+def test_add_correlations_keeps_the_data_it_is_given(collector: Any) -> None:
+    corr = ModelDataCollector("m", designation="inputs").collect([[1]])
+    prediction_dc = ModelDataCollector("m", designation="predictions")
     rows = [[1, 2]]
     frame = pd.DataFrame({"a": [1]})
-    assert collector.add_correlations(rows, corr)[0][:2] == [1, 2]
+    assert prediction_dc.add_correlations(rows, corr)[0][:2] == [1, 2]
     assert rows == [[1, 2]]
-    assert list(collector.add_correlations(frame, corr).columns) == ["a", *CLASSIC_KEYS]
+    assert list(prediction_dc.add_correlations(frame, corr).columns) == ["a", *CLASSIC_KEYS]
     assert list(frame.columns) == ["a"]
-    assert collector.add_correlations({"a": 1}, corr) == {"a": 1}, "unsupported data comes back as it was"
+    assert prediction_dc.add_correlations({"a": 1}, corr) == {"a": 1}, "unsupported data comes back as it was"
 
 
 @pytest.mark.spark

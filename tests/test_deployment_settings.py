@@ -93,4 +93,6 @@ def test_a_classic_deployment_with_collection_off_writes_nothing(
     monkeypatch.setenv("AML_MODEL_DC_STORAGE_ENABLED", "false")
     corr = ModelDataCollector("m", designation="inputs").collect([[1]])
     assert corr["correlation_id"]
+    assert otel_modeldata.configure().force_flush()  # the handle of the collection configured lazily
+    assert otel_modeldata.stats()["rows_accepted"] == 0
     assert list(tmp_path.iterdir()) == []
