@@ -16,7 +16,15 @@ from gates import Gate
 
 pytest_plugins: list[str] = ["_appinsights", "_azurite"]
 
-_ISOLATED_PREFIXES = ("OTEL_MODELDATA_", "APPLICATIONINSIGHTS_", "AZURE_STORAGE_", "OTEL_SERVICE_NAME")
+_ISOLATED_PREFIXES = (
+    "OTEL_MODELDATA_",
+    "APPLICATIONINSIGHTS_",
+    "AZURE_STORAGE_",
+    "OTEL_SERVICE_NAME",
+    "AML_MODEL_DC_",
+    "AML_MODEL_CONFIG_MAP",
+    "SERVICE_NAME",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -60,5 +60,6 @@ def test_rows_keep_whole_paths_headers_and_ids_under_the_applications_attribute_
 
     header, labelled = store.read_rows(MODEL, "ground_truth_labels", version=VERSION)
     assert header == [FEATURES[0], *CORRELATION_COLUMNS]
-    assert labelled[0]["$aml_dc_correlation_id"] == returned["correlation_id"] == LOAN_ID
+    assert labelled[0]["$aml_dc_correlation_id"] == returned["correlation_id"]
+    assert returned["correlation_id"].startswith(f"{LOAN_ID}-"), "the whole user id is kept, made unique"
     assert otel_modeldata.stats()["rows_written"] == 3

@@ -229,15 +229,15 @@ def test_classic_collector_accepts_a_passed_context_and_user_ids(
     inputs_dc = ModelDataCollector("loans", designation="inputs")
     labels_dc = ModelDataCollector("loans", designation="labels")
     context = inputs_dc.collect([[1, 2]], user_correlation_id="LOAN-42")
-    assert context["correlation_id"] == "LOAN-42"
+    assert context["correlation_id"].startswith("LOAN-42-"), "made unique as the classic package did"
     result: dict[str, str] = {}
     worker = threading.Thread(target=lambda: result.update(labels_dc.collect([[1]], context)))
     worker.start()
     worker.join()
-    assert result["correlation_id"] == "LOAN-42"
+    assert result["correlation_id"] == context["correlation_id"]
     store_collector.force_flush()
     _, labels = store.read_rows("loans", "labels")
-    assert labels[0]["$aml_dc_correlation_id"] == "LOAN-42"
+    assert labels[0]["$aml_dc_correlation_id"] == context["correlation_id"]
 
 
 def test_correlations_do_not_leak_between_threads(

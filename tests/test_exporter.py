@@ -199,7 +199,7 @@ def test_caches_keep_only_recent_days(exporter: ModelDataLogExporter, store: Sto
         "exporter folders": {
             utc_day(d * NANOS_PER_DAY) for t in exporter._targets.values() for d in t.folders
         },  # type: ignore[union-attr]
-        "destination files": {_day_of(folder) for folder, _ in destination._files},
+        "destination files": {_day_of(folder) for folder, *_ in destination._files},
     }
     for name in ("_cursors", "_path_locks"):
         if hasattr(destination, name):

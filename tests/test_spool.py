@@ -262,3 +262,20 @@ def test_one_entry_is_leased_by_one_taker_and_a_dead_holder_s_lease_is_reclaimed
     reclaimed = spool.lease_next()
     assert reclaimed is not None
     assert (reclaimed.id, spool.read(reclaimed).payload) == (first.id, b"r\r\n")
+
+
+def test_a_classic_collection_name_survives_the_spool(
+    server: RestartableAzurite, container_name: str, spool_dir: Path
+) -> None:
+    handle = configure(server, container_name, spool_dir, append_deadline_millis=300)
+    signals = otel_modeldata.ModelDataCollector("m", "signals", ["latency"], collection_name="latency")
+    server.stop()
+    signals.collect([[12]])
+    handle.force_flush()
+    wait_until(lambda: stat("rows_spooled") == 1, 30, "the row spooled in the outage")
+    server.start()
+    wait_until(lambda: stat("rows_replayed") == 1 and spool_is_empty(spool_dir), 30, "the spool replayed")
+    handle.shutdown()
+    client = server.server.service().get_container_client(container_name)
+    names = [name.rsplit("/", 1)[1] for name in client.list_blob_names()]
+    assert names == ["latency.csv"]

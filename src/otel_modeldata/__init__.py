@@ -6,7 +6,8 @@ default, Azure Blob Storage when configured.
 """
 
 from . import lifecycle
-from .collect import CollectionError, ModelDataCollector, collect_io
+from .classic import ModelDataCollector
+from .collect import CollectionError, collect_io
 from .context import get_request_id, request_id_scope, reset_request_id, set_request_id
 from .exporter import ModelDataLogExporter
 from .layout import InvalidNameError

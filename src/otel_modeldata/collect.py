@@ -1,4 +1,5 @@
-"""Collection on the request path: the ``@collect_io`` decorator and the classic ``ModelDataCollector``.
+"""Collection on the request path: the ``@collect_io`` decorator, and the emitting both it and
+the classic collector (:mod:`classic`) share.
 
 Each collected value becomes one OpenTelemetry log record (body = rows, attributes =
 :mod:`schema`). Collection never raises into ``run()`` and never changes its result:
@@ -18,15 +19,7 @@ from opentelemetry.context import get_current
 from opentelemetry.trace import Span
 
 from . import schema
-from .context import (
-    Correlation,
-    current_correlation,
-    current_request,
-    end_correlation,
-    get_request_id,
-    new_id,
-    start_correlation,
-)
+from .context import Correlation, end_correlation, get_request_id, new_id, start_correlation
 from .csvfmt import refusal
 from .failures import failure_row
 from .handoff import Pending
@@ -66,12 +59,21 @@ def _emit(
     correlation: Correlation,
     policy: Policy,
     expected_rows: int | None = None,
+    extra: Mapping[str, str] | None = None,
+    prepare: Callable[[Any], Any] | None = None,
 ) -> int | None:
-    """Emit one record for ``data``; return its row count, or ``None`` if nothing was emitted."""
+    """Emit one record for ``data``; return its row count, or ``None`` if nothing was emitted.
+
+    ``extra``: attributes of a classic collector's own identity or file name, when it has any.
+    ``prepare``: a conversion done first (a Spark DataFrame's), whose failure counts as unsupported input.
+    """
     settings = rt.settings
     try:
         table = to_table(
-            data, designation=designation, feature_names=feature_names, expected_rows=expected_rows
+            data if prepare is None else prepare(data),
+            designation=designation,
+            feature_names=feature_names,
+            expected_rows=expected_rows,
         )
     except Exception as exc:
         if settings.strict:
@@ -100,13 +102,15 @@ def _emit(
     attributes: dict[str, Any] = {
         schema.DESIGNATION: designation,
         schema.MODEL_NAME: model,
-        schema.MODEL_VERSION: version or settings.model_version,
+        schema.MODEL_VERSION: version or settings.version_of(model),
         schema.CORRELATION_ID: correlation.correlation_id,
         schema.REQUEST_ID: correlation.request_id,
         schema.ROW_COUNT: len(rows),
     }
     if columns:
         attributes[schema.FEATURE_NAMES] = columns
+    if extra:
+        attributes.update(extra)
     STATS.add(ACCEPTED, len(rows), model=model, designation=designation)
     refused = rt.handoff.put(Pending(time.time_ns(), get_current(), rows, attributes))
     if refused is not None:
@@ -157,6 +161,7 @@ def _collect_failure(
     version: str | None,
     correlation: Correlation,
     policy: Policy,
+    extra: Mapping[str, str] | None = None,
 ) -> None:
     """Write why ``run()`` raised as an ``errors`` row sharing its inputs' correlation id.
 
@@ -174,6 +179,7 @@ def _collect_failure(
             feature_names=schema.ERROR_COLUMNS,
             correlation=correlation,
             policy=policy,
+            extra=extra,
         )
     except Exception:
         _log.exception("otel_modeldata: the failure of run() could not be collected for model %s", model)
@@ -228,7 +234,7 @@ def collect_io(
             span.set_attributes(
                 {
                     schema.SPAN_MODEL_NAME: model,
-                    schema.SPAN_MODEL_VERSION: version or rt.settings.model_version,
+                    schema.SPAN_MODEL_VERSION: version or rt.settings.version_of(model),
                     schema.SPAN_CORRELATION_ID: correlation.correlation_id,
                     schema.SPAN_REQUEST_ID: correlation.request_id,
                 }
@@ -331,109 +337,3 @@ def _data_parameter(fn: Callable[..., Any]) -> tuple[int, str]:
     if index >= len(params):
         return index, ""
     return index, params[index].name
-
-
-class ModelDataCollector:
-    """The classic Azure ML collector API: ``ModelDataCollector("m", designation="inputs").collect(data)``.
-
-    Collecting ``inputs`` starts a correlation in the current context; other designations
-    collected later in the same request reuse its id, as the classic scoring script expects.
-    A server thread keeps its context between requests, so the correlation remembers its
-    request and a later request on the same thread starts its own.
-    """
-
-    def __init__(
-        self,
-        model_name: str,
-        designation: str = schema.DEFAULT_DESIGNATION,
-        feature_names: Sequence[str] | None = None,
-        model_version: str | int | None = None,
-        *,
-        sample_rate: float | None = None,
-        redact: Sequence[str] | None = None,
-        hash: Sequence[str] | None = None,
-    ) -> None:
-        self.model_name = check_name(model_name, "model_name")
-        self.designation = check_name(designation, "designation")
-        self.feature_names = _names(feature_names, "feature_names")
-        self.model_version = (
-            None if model_version is None else check_name(str(model_version), "model_version")
-        )
-        self._rules = _rules(sample_rate, redact, hash)
-
-    def collect(self, input_data: Any, user_correlation_id: str | Mapping[str, str] = "") -> dict[str, str]:
-        """Collect ``input_data``; returns the correlation context (``correlation_id``, ``request_id``).
-
-        ``user_correlation_id`` may be your own id (a loan number, say) or the context
-        returned by an earlier ``collect`` to tie this record to it.
-        """
-        correlation = self._correlation(user_correlation_id)
-        rt = runtime()
-        if rt is None:
-            return correlation.as_dict()
-        policy = self._rules.resolve(rt.settings.policy)
-        rows = None
-        if policy.keeps(correlation.correlation_id):
-            rows = _safe_emit(
-                rt,
-                input_data,
-                model=self.model_name,
-                version=self.model_version,
-                designation=self.designation,
-                feature_names=self.feature_names,
-                correlation=correlation,
-                policy=policy,
-                expected_rows=correlation.input_rows,
-            )
-        else:
-            STATS.not_collected(SAMPLED_OUT)
-        if self.designation == schema.INPUTS:
-            start_correlation(
-                Correlation(correlation.correlation_id, correlation.request_id, rows, current_request())
-            )
-        return correlation.as_dict()
-
-    def collect_error(
-        self, error: Exception, user_correlation_id: str | Mapping[str, str] = ""
-    ) -> dict[str, str]:
-        """Write why scoring failed as an ``errors`` row of this model, tied to the request's inputs.
-
-        The classic API has no hook around ``run()``: call it from your own ``except`` block
-        (and re-raise). ``user_correlation_id`` is as for :meth:`collect`.
-        """
-        current = current_correlation()
-        if not user_correlation_id and current is not None and current.is_current():
-            correlation = current
-        else:
-            correlation = self._correlation(user_correlation_id)
-        rt = runtime()
-        if rt is None:
-            return correlation.as_dict()
-        policy = self._rules.resolve(rt.settings.policy)
-        if policy.keeps(correlation.correlation_id):
-            _collect_failure(
-                rt,
-                error,
-                model=self.model_name,
-                version=self.model_version,
-                correlation=correlation,
-                policy=policy,
-            )
-        else:
-            STATS.not_collected(SAMPLED_OUT)
-        return correlation.as_dict()
-
-    def _correlation(self, user_correlation_id: str | Mapping[str, str]) -> Correlation:
-        current = current_correlation()
-        request_id = get_request_id()
-        if isinstance(user_correlation_id, Mapping):
-            cid = user_correlation_id.get("correlation_id") or new_id()
-            rid = user_correlation_id.get("request_id") or request_id or cid
-            rows = current.input_rows if current is not None and current.correlation_id == cid else None
-            return Correlation(cid, rid, rows)
-        if user_correlation_id:
-            return Correlation(str(user_correlation_id), request_id or str(user_correlation_id))
-        if self.designation != schema.INPUTS and current is not None and current.is_current():
-            return current
-        cid = new_id()
-        return Correlation(cid, request_id or cid)

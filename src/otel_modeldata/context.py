@@ -10,6 +10,7 @@ reused only while that request is still the current one.
 from __future__ import annotations
 
 import random
+import re
 import sys
 import weakref
 from collections.abc import Iterator
@@ -107,6 +108,32 @@ def new_id() -> str:
     """
     h = format(random.getrandbits(128) & _VERSION_MASK | _VERSION_BITS, "032x")
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+#: A ``-<uuid>`` ending, as :func:`user_id` adds it to a user's own correlation id.
+_UUID_ENDING = re.compile(r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_ID_LENGTH = 36
+
+
+def user_id(prefix: str) -> str:
+    """A user's correlation id made unique as the classic collector did: ``<prefix>-<uuid>``.
+
+    Two calls for the same loan never share an id (rows are told apart by id and row
+    index), and the prefix still finds them.
+    """
+    return f"{prefix}-{new_id()}"
+
+
+def sampling_key(correlation_id: str) -> str:
+    """What the sampling decision hashes: the user's prefix of a :func:`user_id`, else the id itself.
+
+    Labels sent later with ``user_correlation_id="LOAN-42"`` get another unique id, but the
+    same prefix, so they follow the decision taken for the inputs of ``LOAN-42``.
+    """
+    if len(correlation_id) <= _ID_LENGTH + 1:
+        return correlation_id
+    ending = _UUID_ENDING.search(correlation_id)
+    return correlation_id if ending is None else correlation_id[: ending.start()]
 
 
 def get_request_id() -> str | None:

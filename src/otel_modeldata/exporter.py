@@ -22,7 +22,7 @@ from .csvfmt import NANOS_PER_DAY, RowContext, RowWriter, Timestamps, header_lin
 from .destinations import Destination, DestinationError, from_settings
 from .destinations.base import split_payload
 from .destinations.spooling import Spooler
-from .layout import InvalidNameError, check_name, partition_folder
+from .layout import DATA_STEM, Identity, InvalidNameError, check_name, partition_folder
 from .settings import Settings
 from .stats import FAILED, STATS, WRITTEN
 
@@ -46,6 +46,13 @@ class _Target:
     designation: str
     width: int
     header: bytes
+    #: The path levels, ``$aml_workspace`` and ``$aml_service_name``: the settings', unless a classic
+    #: collector gave its own (``modeldata.workspace``, ``modeldata.service``).
+    identity: Identity
+    workspace: str
+    service: str
+    #: File stem, ``data`` unless a classic collector gave a ``collection_name``.
+    stem: str
     #: Partition folder by day number since the epoch.
     folders: dict[int, str] = field(default_factory=dict)
 
@@ -62,16 +69,61 @@ class _File:
     records: list[tuple[Sequence[Any], _Target, RowContext]] = field(default_factory=list)
 
 
-def _make_target(model: Any, version: Any, designation: Any, columns: tuple[str, ...] | int) -> _Target | str:
+#: A classic collector's own workspace, service and file stem attributes (``None`` when not given).
+_Place = tuple[Any, Any, Any]
+_SETTINGS_PLACE: Final[_Place] = (None, None, None)
+
+
+def _place(attrs: Mapping[str, Any]) -> _Place:
+    """A classic collector's own place; the settings' (no tuple made) in the usual case."""
+    if schema.WORKSPACE in attrs or schema.SERVICE in attrs or schema.COLLECTION in attrs:
+        return attrs.get(schema.WORKSPACE), attrs.get(schema.SERVICE), attrs.get(schema.COLLECTION)
+    return _SETTINGS_PLACE
+
+
+def _make_target(
+    model: Any,
+    version: Any,
+    designation: Any,
+    columns: tuple[str, ...] | int,
+    place: _Place,
+    settings: Settings,
+) -> _Target | str:
     """Check the names (records may come from any emitter) and build the header."""
+    workspace, service, collection = place
+    identity = settings.identity
     try:
         check_name(model, "model name")
         check_name(version, "model version")
         check_name(designation, "designation")
+        if workspace is not None:
+            levels = workspace.split("/") if isinstance(workspace, str) else ()
+            if len(levels) != 3:
+                return f"{schema.WORKSPACE} must be '<subscription>/<resource group>/<workspace>'"
+            for level in levels:
+                check_name(level, schema.WORKSPACE)
+            identity = Identity(levels[0], levels[1], levels[2], identity.webservice)
+        if service is not None:
+            identity = Identity(
+                identity.subscription_id, identity.resource_group, identity.workspace, service
+            )
+            check_name(service, schema.SERVICE)
+        if collection is not None:
+            check_name(collection, schema.COLLECTION)
     except InvalidNameError as exc:
         return str(exc)
     names = schema.default_column_names(designation, columns) if isinstance(columns, int) else columns
-    return _Target(model, version, designation, len(names), header_line(names))
+    return _Target(
+        model,
+        version,
+        designation,
+        len(names),
+        header_line(names),
+        identity,
+        identity.workspace_path,
+        identity.webservice,
+        collection or DATA_STEM,
+    )
 
 
 class ModelDataLogExporter(LogRecordExporter):
@@ -98,8 +150,6 @@ class ModelDataLogExporter(LogRecordExporter):
         self._spooler = spooler
         self._targets: dict[tuple[Any, ...], _Target | str] = {}
         self._timestamps = Timestamps()
-        self._workspace = self._settings.identity.workspace_path
-        self._service = self._settings.identity.webservice
         self._shutdown = False
         #: The earliest day (since the epoch) any cache holds, to know when pruning has work.
         self._oldest_cached_day = _today()
@@ -125,14 +175,14 @@ class ModelDataLogExporter(LogRecordExporter):
 
     def _export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Each record and each file on its own: one that fails is counted, the others still go."""
-        files: dict[tuple[str, bytes], _File] = {}
+        files: dict[tuple[str, bytes, str], _File] = {}
         for readable in batch:
             try:
                 self._encode(readable, files)
             except Exception as exc:
                 _drop_record(readable, BAD_RECORD, f"{type(exc).__name__} while encoding")
         ok = True
-        for (folder, header), file in files.items():
+        for (folder, header, _), file in files.items():
             if file.writer.rows:
                 ok = self._write(file.records[0][1], folder, header, *self._payload(file)) and ok
         self._forget_old_days()
@@ -175,10 +225,13 @@ class ModelDataLogExporter(LogRecordExporter):
             if not count:
                 continue
             if self._spooler is not None:
-                ok = self._spooler.write(folder, header, piece, count) and ok
+                ok = self._spooler.write(folder, header, piece, count, target.stem) and ok
                 continue
             try:
-                self._destination.append(folder, header, piece)
+                if target.stem == DATA_STEM:
+                    self._destination.append(folder, header, piece)
+                else:
+                    self._destination.append(folder, header, piece, target.stem)
             except Exception as exc:
                 STATS.add(FAILED, count, model=target.model, designation=target.designation)
                 ok = False
@@ -190,7 +243,7 @@ class ModelDataLogExporter(LogRecordExporter):
                 STATS.add(WRITTEN, count, model=target.model, designation=target.designation)
         return ok
 
-    def _encode(self, readable: ReadableLogRecord, files: dict[tuple[str, bytes], _File]) -> None:
+    def _encode(self, readable: ReadableLogRecord, files: dict[tuple[str, bytes, str], _File]) -> None:
         record = readable.log_record
         attrs: Mapping[str, Any] = record.attributes or {}
         designation = attrs.get(schema.DESIGNATION)
@@ -210,6 +263,7 @@ class ModelDataLogExporter(LogRecordExporter):
                 attrs.get(schema.MODEL_VERSION) or self._settings.model_version,
                 designation,
                 columns,
+                _place(attrs),
             )
         if isinstance(target, str):
             _drop_record(readable, BAD_RECORD, target)
@@ -219,17 +273,17 @@ class ModelDataLogExporter(LogRecordExporter):
         folder = target.folders.get(day)
         if folder is None:
             folder = target.folders[day] = partition_folder(
-                self._settings.identity, target.model, target.version, target.designation, utc_day(moment)
+                target.identity, target.model, target.version, target.designation, utc_day(moment)
             )
             self._oldest_cached_day = min(self._oldest_cached_day, day)
-        file = files.get((folder, target.header))
+        file = files.get((folder, target.header, target.stem))
         if file is None:
-            file = files[(folder, target.header)] = _File(self._row_writer())
+            file = files[(folder, target.header, target.stem)] = _File(self._row_writer())
         ctx = RowContext(
             str(attrs.get(schema.CORRELATION_ID, "")),
             self._timestamps.text(moment),
-            self._workspace,
-            self._service,
+            target.workspace,
+            target.service,
             target.model,
             target.version,
             str(attrs.get(schema.REQUEST_ID, "")),
@@ -243,7 +297,7 @@ class ModelDataLogExporter(LogRecordExporter):
             STATS.drop(reason, count, model=target.model, designation=target.designation, accepted=True)
 
     def _target(
-        self, model: Any, version: Any, designation: Any, columns: tuple[str, ...] | int
+        self, model: Any, version: Any, designation: Any, columns: tuple[str, ...] | int, place: _Place
     ) -> _Target | str:
         """The checked names, header and width of records with these attributes, or why they are unusable.
 
@@ -251,12 +305,14 @@ class ModelDataLogExporter(LogRecordExporter):
         service has a handful of models and designations, and each record of a batch would
         otherwise check its names and build its header again.
         """
-        key = (model, version, designation, columns)
+        key = (model, version, designation, columns, place)
         target = self._targets.get(key)
         if target is None:
             if len(self._targets) >= MAX_CACHED_TARGETS:
                 self._targets.clear()
-            target = self._targets[key] = _make_target(model, version, designation, columns)
+            target = self._targets[key] = _make_target(
+                model, version, designation, columns, place, self._settings
+            )
         return target
 
     def _forget_old_days(self) -> None:

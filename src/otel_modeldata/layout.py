@@ -108,7 +108,11 @@ def header_tag(header: bytes) -> str:
     return hashlib.sha256(header).hexdigest()[:8]
 
 
-def file_name(tag: str | None = None, part: int = 0) -> str:
-    """``data.csv``, ``data_<tag>.csv`` for another header, ``_<part>`` after a rollover."""
-    stem = DATA_STEM if tag is None else f"{DATA_STEM}_{tag}"
-    return f"{stem}.csv" if part == 0 else f"{stem}_{part}.csv"
+def file_name(tag: str | None = None, part: int = 0, stem: str = DATA_STEM) -> str:
+    """``data.csv``, ``data_<tag>.csv`` for another header, ``_<part>`` after a rollover.
+
+    ``stem`` replaces ``data`` for a classic ``signals`` or ``general`` collector given a
+    ``collection_name``, as the classic package named those files.
+    """
+    name = stem if tag is None else f"{stem}_{tag}"
+    return f"{name}.csv" if part == 0 else f"{name}_{part}.csv"

@@ -17,6 +17,12 @@ CORRELATION_ID: Final = "modeldata.correlation_id"
 REQUEST_ID: Final = "modeldata.request_id"
 FEATURE_NAMES: Final = "modeldata.feature_names"
 ROW_COUNT: Final = "modeldata.row_count"
+#: Set only by a classic collector given its own ``workspace=`` (``<subscription>/<resource group>/
+#: <workspace>``) or ``webservice_name=``: these records go to those path levels instead of the settings'.
+WORKSPACE: Final = "modeldata.workspace"
+SERVICE: Final = "modeldata.service"
+#: Set only by a classic ``signals`` or ``general`` collector given ``collection_name=``: the file stem.
+COLLECTION: Final = "modeldata.collection"
 
 #: Event name set on every model-data log record.
 EVENT_NAME: Final = "modeldata.collect"
@@ -48,6 +54,19 @@ CORRELATION_COLUMNS: Final[tuple[str, ...]] = (
     "$row_index",
     "$otel_trace_id",
     "$otel_span_id",
+)
+
+#: Keys of the correlation dict the classic ``collect()`` returns: CSV column names, so a script can
+#: read ``corr["$aml_dc_correlation_id"]``; ``add_correlations`` appends them as columns in this order.
+CLASSIC_CORRELATION_KEYS: Final[tuple[str, ...]] = (
+    "$aml_dc_correlation_id",
+    "$aml_dc_scoring_timestamp",
+    "$aml_request_id",
+    "$aml_dc_boundary",
+    "$aml_workspace",
+    "$aml_service_name",
+    "$aml_model_name",
+    "$aml_model_version",
 )
 
 #: Span attributes put on the span around a decorated ``run()``.

@@ -19,6 +19,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from .csvfmt import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_VALUE_BYTES
+from .deployment import DEFAULT_PATH as DEFAULT_MODEL_CONFIG_MAP
+from .deployment import ConfigMap, read_config_map
 from .layout import Identity, InvalidNameError, check_name
 from .policy import Policy, check_rate
 
@@ -128,6 +130,21 @@ APPINSIGHTS_CONNECTION_STRING: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
 """The OpenTelemetry service name: the default of ``OTEL_MODELDATA_WEBSERVICE``."""
 
+AML_STORAGE_ENABLED: Final = "AML_MODEL_DC_STORAGE_ENABLED"
+"""A classic Azure ML deployment's switch: the fallback of ``OTEL_MODELDATA_ENABLED``."""
+
+AML_STORAGE: Final = "AML_MODEL_DC_STORAGE"
+"""A classic deployment's storage connection string: the fallback of
+``OTEL_MODELDATA_STORAGE_CONNECTION_STRING``, before ``AZURE_STORAGE_CONNECTION_STRING``."""
+
+AML_SERVICE_NAME: Final = "SERVICE_NAME"
+"""A classic deployment's service name: the default of ``OTEL_MODELDATA_WEBSERVICE`` after
+``OTEL_SERVICE_NAME``."""
+
+MODEL_CONFIG_MAP: Final = "AML_MODEL_CONFIG_MAP"
+"""Path of a classic deployment's model config map, default ``/var/azureml-app/model_config_map.json``:
+subscription, resource group, workspace and model versions below our own variables (see :mod:`deployment`)."""
+
 DEFAULT_LOCAL_DIR: Final = "./modeldata-local"
 DEFAULT_NAME: Final = "default"
 DEFAULT_MODEL_VERSION: Final = "1"
@@ -196,6 +213,8 @@ class Settings:
     local_dir: str = DEFAULT_LOCAL_DIR
     identity: Identity = field(default_factory=Identity)
     model_version: str = DEFAULT_MODEL_VERSION
+    #: Versions by model name from a classic deployment's config map, used when no version is configured.
+    model_versions: Mapping[str, str] = field(default_factory=dict)
     max_rows_per_call: int = DEFAULT_MAX_ROWS_PER_CALL
     max_queue_rows: int = DEFAULT_MAX_QUEUE_ROWS
     schedule_delay_millis: int = DEFAULT_SCHEDULE_DELAY
@@ -227,6 +246,12 @@ class Settings:
             self.sample_rate, frozenset(self.redact), frozenset(self.hash), key, self.csv_formula_guard
         )
 
+    def version_of(self, model: str) -> str:
+        """The version of ``model`` when the code gives none."""
+        return (
+            self.model_versions.get(model, self.model_version) if self.model_versions else self.model_version
+        )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Resolve settings from ``environ`` (default ``os.environ``), then apply ``overrides``.
@@ -237,18 +262,21 @@ class Settings:
         unknown = set(overrides) - set(KEYWORDS)
         if unknown:
             raise TypeError(f"unknown configure() argument(s): {', '.join(sorted(unknown))}")
-        source = _Source(os.environ if environ is None else environ, overrides)
+        env = os.environ if environ is None else environ
+        source = _Source(env, overrides)
+        deployment = _deployment(env)
         resolved = cls(
-            enabled=source.boolean("enabled", True),
+            enabled=source.boolean("enabled", True, fallback=AML_STORAGE_ENABLED),
             strict=source.boolean("strict", False),
             local_dir=source.path("local_dir", DEFAULT_LOCAL_DIR),
             identity=Identity(
-                subscription_id=source.name("subscription_id", DEFAULT_NAME),
-                resource_group=source.name("resource_group", DEFAULT_NAME),
-                workspace=source.name("workspace", DEFAULT_NAME),
-                webservice=source.name("webservice", DEFAULT_NAME, fallback=SERVICE_NAME),
+                subscription_id=source.name("subscription_id", deployment.subscription_id or DEFAULT_NAME),
+                resource_group=source.name("resource_group", deployment.resource_group or DEFAULT_NAME),
+                workspace=source.name("workspace", deployment.workspace or DEFAULT_NAME),
+                webservice=source.name("webservice", DEFAULT_NAME, fallback=(SERVICE_NAME, AML_SERVICE_NAME)),
             ),
             model_version=source.name("model_version", DEFAULT_MODEL_VERSION, numbers=True),
+            model_versions={} if source.given("model_version") else deployment.model_versions,
             max_rows_per_call=source.positive_int("max_rows_per_call", DEFAULT_MAX_ROWS_PER_CALL),
             max_queue_rows=source.positive_int("max_queue_rows", DEFAULT_MAX_QUEUE_ROWS),
             schedule_delay_millis=source.positive_int("schedule_delay_millis", DEFAULT_SCHEDULE_DELAY),
@@ -258,7 +286,7 @@ class Settings:
             collect_errors=source.boolean("collect_errors", True),
             file_mode=source.file_mode(),
             storage_connection_string=source.secret(
-                "storage_connection_string", fallback=AZURE_STORAGE_CONNECTION_STRING
+                "storage_connection_string", fallback=(AML_STORAGE, AZURE_STORAGE_CONNECTION_STRING)
             ),
             storage_account_url=source.secret("storage_account_url"),
             container=source.container(),
@@ -317,20 +345,22 @@ class _Source:
         """Whether ``keyword`` was set at all, as a keyword or in the environment."""
         return self._overrides.get(keyword) is not None or bool(self._env.get(KEYWORDS[keyword], "").strip())
 
-    def _lookup(self, keyword: str, fallback: str | None = None) -> tuple[object, str, bool] | None:
+    def _lookup(
+        self, keyword: str, fallback: str | tuple[str, ...] | None = None
+    ) -> tuple[object, str, bool] | None:
         """The raw value, where it came from, and whether that was a keyword; None when unset."""
         variable = KEYWORDS[keyword]
         value = self._overrides.get(keyword)
         if value is not None:
             return value, f"{keyword} ({variable})", True
-        for name in (variable, fallback):
+        for name in (variable, *((fallback,) if isinstance(fallback, str) else fallback or ())):
             raw = self._env.get(name, "") if name else ""
             if raw.strip():
                 return raw, name if name == variable else f"{name} (the default of {variable})", False
         return None
 
-    def boolean(self, keyword: str, default: bool) -> bool:
-        found = self._lookup(keyword)
+    def boolean(self, keyword: str, default: bool, fallback: str | None = None) -> bool:
+        found = self._lookup(keyword, fallback)
         if found is None:
             return default
         value, origin, from_keyword = found
@@ -387,7 +417,14 @@ class _Source:
             raise ConfigurationError(f"{origin} must be column names (comma-separated text or a list of str)")
         return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
 
-    def name(self, keyword: str, default: str, *, fallback: str | None = None, numbers: bool = False) -> str:
+    def name(
+        self,
+        keyword: str,
+        default: str,
+        *,
+        fallback: str | tuple[str, ...] | None = None,
+        numbers: bool = False,
+    ) -> str:
         found = self._lookup(keyword, fallback)
         if found is None:
             return default
@@ -418,7 +455,7 @@ class _Source:
             return None
         return self.path(keyword, default)
 
-    def secret(self, keyword: str, fallback: str | None = None) -> str | None:
+    def secret(self, keyword: str, fallback: str | tuple[str, ...] | None = None) -> str | None:
         """A connection string or URL; an empty keyword turns it off. Never quoted in errors."""
         found = self._lookup(keyword, fallback)
         if found is None:
@@ -470,6 +507,19 @@ class _Source:
         for part in filter(None, value.split("/")):
             _check(part, origin)
         return value
+
+
+def _deployment(env: Mapping[str, str]) -> ConfigMap:
+    """A classic deployment's config map (``AML_MODEL_CONFIG_MAP``), its names checked like our variables."""
+    path = env.get(MODEL_CONFIG_MAP, "").strip() or DEFAULT_MODEL_CONFIG_MAP
+    found = read_config_map(path)
+    for what in ("subscription_id", "resource_group", "workspace"):
+        value = getattr(found, what)
+        if value is not None:
+            _check(value, f"{what} in {path} ({MODEL_CONFIG_MAP})")
+    for model, version in found.model_versions.items():
+        _check(version, f"the version of {model} in {path} ({MODEL_CONFIG_MAP})")
+    return found
 
 
 def folder_mode(file_mode: int) -> int:

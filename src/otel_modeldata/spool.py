@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Final
 
 from .forking import after_fork_in_child
+from .layout import DATA_STEM
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class Entry:
     payload: bytes
     rows: int
     attempt: Attempt | None
+    #: The files' name stem (``data``, or a classic collection name).
+    stem: str = DATA_STEM
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +146,13 @@ class Spool:
             return self._bytes
 
     def put(
-        self, folder: str, header: bytes, payload: bytes, rows: int, attempt: Attempt | None = None
+        self,
+        folder: str,
+        header: bytes,
+        payload: bytes,
+        rows: int,
+        attempt: Attempt | None = None,
+        stem: str = DATA_STEM,
     ) -> str:
         """Keep ``payload`` durably; its entry id. SpoolFull past the bound, OSError from the disk.
 
@@ -158,6 +167,7 @@ class Spool:
             "payload_size": len(payload),
             "sha256": checksum,
             "attempt": attempt.to_json() if attempt else None,
+            "stem": stem,
         }
         line = json.dumps(meta, separators=(",", ":")).encode() + b"\n"
         size = len(line) + len(header) + len(payload)
@@ -216,6 +226,7 @@ class Spool:
                 rest[header_size:],
                 int(meta["rows"]),
                 Attempt.from_json(meta.get("attempt")),
+                str(meta.get("stem", DATA_STEM)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             self.set_aside(lease, str(exc))

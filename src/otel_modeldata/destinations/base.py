@@ -18,7 +18,7 @@ from datetime import date
 from typing import Final
 
 from ..forking import after_fork_in_child
-from ..layout import file_name, header_tag
+from ..layout import DATA_STEM, file_name, header_tag
 
 _log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Destination(ABC):
     max_payload_bytes: int | None = None
 
     def __init__(self) -> None:
-        self._files: dict[tuple[str, bytes], _FileChoice] = {}
+        self._files: dict[tuple[str, bytes, str], _FileChoice] = {}
         self._announced: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
         after_fork_in_child(self._after_fork)
@@ -65,26 +65,28 @@ class Destination(ABC):
         """New locks in a forked child (the parent's exporting thread may have held one)."""
         self._lock = threading.Lock()
 
-    def append(self, folder: str, header: bytes, payload: bytes) -> None:
+    def append(self, folder: str, header: bytes, payload: bytes, stem: str = DATA_STEM) -> None:
         """Append ``payload`` (whole lines) under ``header`` in ``folder``, or raise DestinationError.
+
+        ``stem`` names the files (``<stem>.csv``, ``<stem>_<tag>.csv``, ...) instead of ``data``.
 
         A plain OSError from a primitive (a folder where the file should be, say) becomes a
         DestinationError too, so the caller counts that file's rows and carries on.
         """
         try:
-            self._append_moving(folder, header, payload)
+            self._append_moving(folder, header, payload, stem)
         except DestinationError:
             raise
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             raise DestinationError(f"{exc.strerror or exc}{where}") from exc
 
-    def _append_moving(self, folder: str, header: bytes, payload: bytes) -> None:
-        key = (folder, header)
+    def _append_moving(self, folder: str, header: bytes, payload: bytes, stem: str) -> None:
+        key = (folder, header, stem)
         with self._lock:
             choice = self._files.get(key)
             if choice is None:
-                choice = self._files[key] = self._choose_file(folder, header)
+                choice = self._files[key] = self._choose_file(folder, header, stem=stem)
         for _ in range(MAX_MOVES):
             try:
                 self._append(choice.path, payload)
@@ -95,33 +97,39 @@ class Destination(ABC):
                 choice = self._move(key, choice, choice.part)
         raise DestinationError(f"{folder}: no file took the rows after {MAX_MOVES} moves")
 
-    def _move(self, key: tuple[str, bytes], stale: _FileChoice, part: int) -> _FileChoice:
+    def _move(self, key: tuple[str, bytes, str], stale: _FileChoice, part: int) -> _FileChoice:
         """Choose the file of ``part`` unless another thread already replaced ``stale``."""
         with self._lock:
             current = self._files.get(key)
             if current is not None and current != stale:
                 return current
-            choice = self._files[key] = self._choose_file(key[0], key[1], part, stale.tag)
+            choice = self._files[key] = self._choose_file(key[0], key[1], part, stale.tag, key[2])
             return choice
 
     def _choose_file(
-        self, folder: str, header: bytes, part: int | None = None, tag: str | None = None
+        self,
+        folder: str,
+        header: bytes,
+        part: int | None = None,
+        tag: str | None = None,
+        stem: str = DATA_STEM,
     ) -> _FileChoice:
         """The file of ``part`` that is free or has ``header``; ``tag`` (kept across parts) is tried first.
 
-        ``part=None`` (a writer's first choice) starts at the latest part of each series.
+        ``part=None`` (a writer's first choice) starts at the latest part of each ``data`` series;
+        another stem's series starts at part 0 and moves on from full parts.
         """
         other = header_tag(header)
         for candidate in (tag, other if tag is None else None):
-            at = self._last_part(folder, candidate) if part is None else part
-            path = f"{folder}/{file_name(candidate, at)}"
+            at = (self._last_part(folder, candidate) if stem == DATA_STEM else 0) if part is None else part
+            path = f"{folder}/{file_name(candidate, at, stem)}"
             if self._create(path, header) or self._read_header(path, len(header)) == header:
                 if candidate is not None:
-                    self._announce(folder, header, path)
+                    self._announce(folder, header, path, stem)
                 return _FileChoice(path, candidate, at)
         raise DestinationError(f"{folder}: both data files of part {part or 0} have other headers")
 
-    def _announce(self, folder: str, header: bytes, path: str) -> None:
+    def _announce(self, folder: str, header: bytes, path: str, stem: str) -> None:
         """Say once per folder and header why rows go to a sibling: readers of data.csv miss them."""
         if (folder, header) in self._announced:
             return
@@ -130,10 +138,11 @@ class Destination(ABC):
         self._announced.add((folder, header))
         _log.warning(
             "model data goes to %s: its columns differ from the header of %s/%s, so it starts a sibling "
-            "file (read data*.csv to get every row)",
+            "file (read %s*.csv to get every row)",
             path,
             folder,
-            file_name(),
+            file_name(stem=stem),
+            stem,
         )
 
     def _last_part(self, folder: str, tag: str | None) -> int:
@@ -146,10 +155,10 @@ class Destination(ABC):
             for key in [k for k in self._files if older_than(k[0], day)]:
                 del self._files[key]
 
-    def forget(self, folder: str, header: bytes) -> None:
+    def forget(self, folder: str, header: bytes, stem: str = DATA_STEM) -> None:
         """Drop the cached file choice, e.g. after the file was removed or rolled over."""
         with self._lock:
-            self._files.pop((folder, header), None)
+            self._files.pop((folder, header, stem), None)
 
     @abstractmethod
     def _create(self, path: str, header: bytes) -> bool:

@@ -31,7 +31,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
 
-from ..layout import file_name
+from ..layout import DATA_STEM, file_name
 from ..settings import Settings
 from .azure_errors import code as _code
 from .azure_errors import reason as _reason
@@ -222,7 +222,12 @@ class BlobDestination(Destination):
     # -- exactly-once append ----------------------------------------------------------------
 
     def append_recorded(
-        self, folder: str, header: bytes, payload: bytes, record: Callable[[str, int], None]
+        self,
+        folder: str,
+        header: bytes,
+        payload: bytes,
+        record: Callable[[str, int], None],
+        stem: str = DATA_STEM,
     ) -> None:
         """``append()``, calling ``record(path, position)`` before each Append Block is sent.
 
@@ -231,7 +236,7 @@ class BlobDestination(Destination):
         """
         self._recorder.record = record
         try:
-            self.append(folder, header, payload)
+            self.append(folder, header, payload, stem)
         finally:
             self._recorder.record = None
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from ..forking import after_fork_in_child
+from ..layout import DATA_STEM
 from ..settings import Settings
 from ..spool import Attempt, BadEntry, Lease, Spool, SpoolFull
 from ..stats import FAILED, REPLAYED, SET_ASIDE, SPOOL_BYTES, SPOOLED, STATS, WRITTEN
@@ -82,7 +83,7 @@ class Spooler:
         self._stop = threading.Event()
         self._checked = False
 
-    def write(self, folder: str, header: bytes, payload: bytes, rows: int) -> bool:
+    def write(self, folder: str, header: bytes, payload: bytes, rows: int, stem: str = DATA_STEM) -> bool:
         """Append ``payload`` or spool it; False only when its rows were dropped or failed."""
         if not self._checked:
             self._start_if_pending()
@@ -90,7 +91,7 @@ class Spooler:
         if not self._interrupted and time.monotonic() >= self._divert_until:
             try:
                 self._destination.append_recorded(
-                    folder, header, payload, lambda path, position: last.append(Attempt(path, position))
+                    folder, header, payload, lambda path, position: last.append(Attempt(path, position)), stem
                 )
             except Exception as exc:
                 if time.monotonic() >= self._divert_until:
@@ -105,11 +106,13 @@ class Spooler:
             else:
                 STATS.add(WRITTEN, rows)
                 return True
-        return self._keep(folder, header, payload, rows, last[-1] if last else None)
+        return self._keep(folder, header, payload, rows, last[-1] if last else None, stem)
 
-    def _keep(self, folder: str, header: bytes, payload: bytes, rows: int, attempt: Attempt | None) -> bool:
+    def _keep(
+        self, folder: str, header: bytes, payload: bytes, rows: int, attempt: Attempt | None, stem: str
+    ) -> bool:
         try:
-            self.spool.put(folder, header, payload, rows, attempt)
+            self.spool.put(folder, header, payload, rows, attempt, stem)
         except SpoolFull as exc:
             model, designation = _model_and_designation(folder)
             STATS.drop(SPOOL_FULL, rows, model=model, designation=designation, accepted=True, detail=str(exc))
@@ -207,6 +210,7 @@ class Spooler:
                 entry.header,
                 entry.payload,
                 lambda path, position: self.spool.record_attempt(lease, Attempt(path, position)),
+                entry.stem,
             )
             if after_append is not None:
                 after_append()
