@@ -9,6 +9,7 @@ from . import lifecycle
 from .collect import CollectionError, ModelDataCollector, collect_io
 from .context import get_request_id, request_id_scope, reset_request_id, set_request_id
 from .exporter import ModelDataLogExporter
+from .labels import send_labels
 from .layout import InvalidNameError
 from .middleware import RequestIdASGIMiddleware, RequestIdMiddleware
 from .providers import ModelDataHandle, configure
@@ -40,6 +41,7 @@ __all__ = [
     "get_request_id",
     "request_id_scope",
     "reset_request_id",
+    "send_labels",
     "set_request_id",
     "stats",
 ]
