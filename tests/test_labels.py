@@ -140,3 +140,14 @@ def test_unusable_labels_are_refused(
     with pytest.raises(error, match=message):
         send_labels(labels, model="loans")
     assert otel_modeldata.stats()["rows_accepted"] == 0
+
+
+def test_label_names_choose_the_columns(collector: otel_modeldata.ModelDataHandle, local_root: Path) -> None:
+    labels = [{"$aml_dc_correlation_id": "a", "y": 1, "debug": "x"}]
+    with pytest.raises(TypeError, match="label_names must be a sequence of strings"):
+        send_labels(labels, model="loans", label_names="y")
+    assert send_labels(labels, model="loans", label_names=["y", "z"]) == 1
+    assert collector.force_flush()
+    frame = read_pandas(day_files(local_root, "labels"))
+    assert list(frame.columns[:3]) == ["y", "z", "$aml_dc_correlation_id"]
+    assert frame[["y", "z"]].values.tolist()[0][0] == 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from .collect import SAMPLED_OUT, _emit
+from .collect import SAMPLED_OUT, _emit, _names
 from .context import Correlation, get_request_id
 from .layout import check_name
 from .policy import ModelPolicy
@@ -45,7 +45,7 @@ def send_labels(
     model = check_name(model, "model")
     version = None if model_version is None else check_name(str(model_version), "model_version")
     records = _records(labels)
-    names = tuple(label_names) if label_names is not None else _label_names(records)
+    names = _names(label_names, "label_names") or _label_names(records)
     if not names:
         raise ValueError("labels need at least one label column besides the correlation columns")
     groups = _by_call(records, names)
