@@ -158,6 +158,7 @@ def test_read_only_the_days_asked_for(spark: Any, collected: Path) -> None:
 def test_both_ways_of_reading_headers_agree(spark: Any, collected: Path) -> None:
     """Spark Connect has no JVM handle: the headers come from ``binaryFile`` there."""
     files = sorted(f"file:{p}" for p in collected.rglob("*.csv"))
+    assert spark._jvm is not None  # a classic session: _headers reads through the JVM
     by_jvm = spark_reader._headers(spark, files)
     assert by_jvm == spark_reader._headers_by_spark(spark, files)
     assert ("a", "b", "c", *otel_modeldata.schema.CORRELATION_COLUMNS) in by_jvm
