@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +84,25 @@ def gate() -> Iterator[Gate]:
     closed = Gate()
     yield closed
     closed.opened.set()
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for the whole test run (it takes ten to twenty-five seconds to start)."""
+    from pyspark.sql import SparkSession
+
+    with warnings.catch_warnings():
+        # PySpark 4.3 warns that it does not fully support pandas 3; these tests use no pandas in Spark.
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+        session = (
+            SparkSession.builder.master("local[1]")
+            .appName("otel_modeldata-tests")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "1")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

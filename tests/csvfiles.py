@@ -5,14 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pytest
 
 import otel_modeldata
+from otel_modeldata import collect as collect_module
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -208,3 +214,15 @@ class BlobStore(Store):
 
     def close(self) -> None:
         self.service.close()
+
+
+NANOS_PER_DAY = 86_400 * 10**9
+
+
+@contextmanager
+def days_ago(days: int) -> Iterator[None]:
+    """Collection stamps its records ``days`` earlier, so they go to that day's partition."""
+    real = time.time_ns
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(collect_module, "time", SimpleNamespace(time_ns=lambda: real() - days * NANOS_PER_DAY))
+        yield

@@ -12,8 +12,6 @@ from __future__ import annotations
 import glob
 import inspect
 import math
-import warnings
-from collections.abc import Iterator
 from functools import reduce
 from pathlib import Path
 from typing import Any
@@ -220,26 +218,6 @@ def test_duckdb_reads_every_file_of_a_day_aligned_by_name(collected: Path) -> No
 
 
 # Spark
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    """One local Spark session for the whole test run (it takes about ten seconds to start)."""
-    from pyspark.sql import SparkSession
-
-    with warnings.catch_warnings():
-        # PySpark 4.3 warns that it does not fully support pandas 3; these tests use no pandas in Spark.
-        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
-        session = (
-            SparkSession.builder.master("local[1]")
-            .appName("otel_modeldata-readers")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "1")
-            .getOrCreate()
-        )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.mark.spark

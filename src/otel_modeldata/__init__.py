@@ -10,6 +10,7 @@ from .classic import ModelDataCollector
 from .collect import CollectionError, collect_io
 from .context import get_request_id, request_id_scope, reset_request_id, set_request_id
 from .exporter import ModelDataLogExporter
+from .labels import send_labels
 from .layout import InvalidNameError
 from .middleware import RequestIdASGIMiddleware, RequestIdMiddleware
 from .providers import ModelDataHandle, configure
@@ -41,6 +42,7 @@ __all__ = [
     "get_request_id",
     "request_id_scope",
     "reset_request_id",
+    "send_labels",
     "set_request_id",
     "stats",
 ]
