@@ -102,7 +102,7 @@ def test_a_single_label_the_classic_way(collector: otel_modeldata.ModelDataHandl
     inputs_dc = ModelDataCollector("loans", designation="inputs", feature_names=["score", "term"])
     context = inputs_dc.collect([[700, 1]])
     labels_dc = ModelDataCollector("loans", designation="labels", feature_names=["outcome"])
-    labels_dc.collect(["paid"], user_correlation_id=context["correlation_id"])
+    labels_dc.collect(["paid"], {"correlation_id": context["correlation_id"]})
     assert collector.force_flush()
     inputs = read_pandas(day_files(local_root, "inputs"))
     labels = read_pandas(day_files(local_root, "labels"))
