@@ -98,7 +98,8 @@ def _with_labels(
     keys = [CORRELATION_ID, *([ROW_INDEX] if ROW_INDEX in labels.columns else [])]
     added = _renamed(labels, names, LABELS_SUFFIX, skip=tuple(keys))
     matched = " AND ".join(f"j.{identifier(k)} = l.{identifier(k)}" for k in keys)
-    in_window = f"l.{identifier(DAY)} BETWEEN j.{identifier(DAY)} AND j.{identifier(DAY)} + {int(window)}"
+    day, label_day = f"j.{identifier(DAY)}", f"l.{identifier(DAY)}"
+    in_window = f"{label_day} BETWEEN {day} AND {day} + INTERVAL {int(window)} DAY"
     order = (
         f"l.{identifier(TIMESTAMP)} DESC NULLS LAST"
         if TIMESTAMP in labels.columns
