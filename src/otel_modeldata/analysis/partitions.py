@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..layout import ANY, parse_partition
 from .find import DateLike, find_files, to_date
-from .read import connect, identifier, literal
+from .read import DIALECT, connect, identifier, literal
 from .sources import DataFile, Source, open_source
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def _row_counts(source: Source, files: list[DataFile]) -> dict[str, int]:
     names = dict(zip(paths, (f.name for f in files), strict=True))
     connection = connect()
     try:
-        options = f"header = true, union_by_name = true, all_varchar = true, filename = {literal(_PATH)}"
+        options = f"{DIALECT}, union_by_name = true, all_varchar = true, filename = {literal(_PATH)}"
         sql = f"SELECT {identifier(_PATH)}, count(*) FROM read_csv($files, {options}) GROUP BY 1"  # noqa: S608
         counted = connection.sql(sql, params={"files": paths}).fetchall()
     finally:

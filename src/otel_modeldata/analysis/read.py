@@ -35,6 +35,9 @@ WEBSERVICE: Final = "$webservice"
 TYPE_CANDIDATES: Final = ("BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR")
 #: Columns typed by name, whatever the sniffer would guess from their first values.
 TYPES: Final = {TIMESTAMP: "TIMESTAMPTZ", "$otel_trace_id": "VARCHAR", "$otel_span_id": "VARCHAR"}
+#: The files' dialect, given rather than sniffed: a sniffer that guessed would skip the lines of a
+#: damaged file instead of failing on them.
+DIALECT: Final = "header = true, delim = ',', quote = '\"', escape = '\"', skip = 0"
 _PATH: Final = "$otel_modeldata_path"
 #: A guarded cell: apostrophes, then a character a spreadsheet would run (``policy.needs_guard``).
 _GUARDED: Final = "^" + re.escape(GUARD_MARK) + "+[" + re.escape("".join(FORMULA_TRIGGERS)) + "]"
@@ -100,7 +103,7 @@ def scan(
     paths = [str(p) for p in source.fetch(files)]
     options = ", ".join(
         (
-            "header = true",
+            DIALECT,
             "union_by_name = true",
             "allow_quoted_nulls = false",
             f"auto_type_candidates = [{', '.join(map(literal, TYPE_CANDIDATES))}]",
