@@ -130,7 +130,7 @@ class BlobSource(Source):
         for blob in self._container.list_blobs(name_starts_with=start):
             name = blob.name[len(start) :]
             if "/" not in name and parse_file_name(name) is not None:
-                found.append(DataFile(f"{folder}/{name}", blob.size, blob.etag))
+                found.append(DataFile(f"{folder}/{name}", blob.size, _etag(blob.etag)))
         return sorted(found)
 
     def fetch(self, files: list[DataFile]) -> list[Path]:
@@ -167,11 +167,16 @@ class BlobSource(Source):
             partial.unlink(missing_ok=True)
             raise SourceError(f"cannot download {self.description}/{file.name}: {exc}") from exc
         # The ETag of what was downloaded: a blob appended to since the listing is fetched again next time.
-        stamp.write_text(str(download.properties.etag))
+        stamp.write_text(_etag(download.properties.etag))
         return path
 
     def close(self) -> None:
         self._container.close()
+
+
+def _etag(value: object) -> str:
+    """An ETag as listings and downloads both give it (one quotes it, the other may not)."""
+    return str(value).strip('"')
 
 
 def open_source(source: str | os.PathLike[str] | Source | None) -> Source:
@@ -224,7 +229,7 @@ def _service_from_connection_string(connection_string: str) -> Any:
     from azure.storage.blob import BlobServiceClient
 
     try:
-        return BlobServiceClient.from_connection_string(connection_string)
+        return BlobServiceClient.from_connection_string(connection_string, **client_options())
     except ValueError:
         raise ConfigurationError(
             f"{STORAGE_CONNECTION_STRING} (or {AZURE_STORAGE_CONNECTION_STRING}) is not a valid "
@@ -242,7 +247,23 @@ def _service_with_credential(account_url: str) -> Any:
             "reading a container without a connection string needs azure-identity: "
             "pip install 'otel-modeldata[identity]', or set " + STORAGE_CONNECTION_STRING
         ) from None
-    return BlobServiceClient(account_url, credential=DefaultAzureCredential())
+    return BlobServiceClient(account_url, credential=DefaultAzureCredential(), **client_options())
+
+
+def client_options() -> dict[str, Any]:
+    """``BlobServiceClient`` options for :data:`WORKERS` requests at once, each on a kept connection.
+
+    The SDK's default pool keeps 10 connections: with more workers, connections would be opened
+    and thrown away on every request.
+    """
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=WORKERS)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return {"transport": RequestsTransport(session=session, session_owner=True)}
 
 
 def in_parallel(work: Any, items: Iterable[Any]) -> list[Any]:
