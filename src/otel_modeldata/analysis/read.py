@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Final
@@ -144,11 +145,13 @@ def scan(
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB whose times are in UTC (the files' timestamps are)."""
+    """An in-memory DuckDB whose times are in UTC (the files' timestamps are), quiet unless watched."""
     import duckdb
 
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
+    # DuckDB draws its progress bar on stdout: only where a person watches it, never into a pipe.
+    connection.execute(f"SET enable_progress_bar = {str(sys.stdout.isatty()).lower()}")
     return connection
 
 
