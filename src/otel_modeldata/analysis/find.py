@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from itertools import chain
 
-from ..layout import ANY, LEVELS, Partition, parse_partition
+from ..layout import ANY, LEVELS
 from .sources import DataFile, Source, in_parallel
 
 DateLike = date | datetime | str
@@ -66,11 +66,6 @@ def models(source: Source, pattern: Sequence[str]) -> list[str]:
     for name in pattern[:_MODEL_LEVEL]:
         folders = _children(source, folders) if name == ANY else [_join(f, name) for f in folders]
     return sorted({f.rsplit("/", 1)[-1] for f in _children(source, folders)})
-
-
-def partition_of(file: DataFile) -> Partition:
-    """What the file's path says: identity, model, version, designation and day."""
-    return parse_partition(file.name)
 
 
 def _children(source: Source, folders: list[str]) -> list[str]:
