@@ -12,7 +12,8 @@ import pytest
 
 from _analysis_data import CALLS, DAY1, DAY2, DAY3, FAILING, TEXTS, collect_shop
 from otel_modeldata import analysis
-from otel_modeldata.layout import parse_file_name
+from otel_modeldata.csvfmt import RowContext, RowWriter, header_line
+from otel_modeldata.layout import Identity, parse_file_name, partition_folder
 from otel_modeldata.policy import guard, unguard
 
 #: Day 1's rows in call order: the two calls, then the failed one.
@@ -160,3 +161,16 @@ def test_importing_the_collector_does_not_import_analysis() -> None:
     code += "'otel_modeldata.analysis' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_a_fraction_after_many_integers_makes_the_column_float(tmp_path: Path) -> None:
+    """DuckDB types a column from a sample unless told otherwise, and would round 1.5 to 2."""
+    ctx = RowContext("c", "2026-11-01T12:00:00.000000Z", "s/g/w", "svc", "late", "1", "r", "", "")
+    writer = RowWriter()
+    writer.write([[i] for i in range(50_000)] + [[1.5]], 1, ctx)
+    folder = tmp_path / "modeldata" / partition_folder(Identity(), "late", "1", "inputs", DAY1)
+    folder.mkdir(parents=True)
+    (folder / "data.csv").write_bytes(header_line(["v"]) + writer.payload())
+    frame = analysis.read(tmp_path, model="late")
+    assert str(frame["v"].dtype) == "float64"
+    assert frame["v"].iloc[-1] == 1.5

@@ -106,6 +106,9 @@ def scan(
         (
             DIALECT,
             "union_by_name = true",
+            # Type each column from every value: from a sample, a column of integers whose later
+            # values have fractions is read as BIGINT and 1.5 silently becomes 2.
+            "sample_size = -1",
             "allow_quoted_nulls = false",
             f"auto_type_candidates = [{', '.join(map(literal, TYPE_CANDIDATES))}]",
             "types = {" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in TYPES.items()) + "}",
