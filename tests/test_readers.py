@@ -88,7 +88,7 @@ def read_duckdb(pattern: str) -> duckdb.DuckDBPyRelation:
     return duckdb.sql(
         f"""
         SELECT * FROM read_csv('{pattern}',
-            union_by_name = true, allow_quoted_nulls = false,
+            union_by_name = true, allow_quoted_nulls = false, sample_size = -1,
             auto_type_candidates = ['BOOLEAN', 'BIGINT', 'DOUBLE', 'VARCHAR'],
             types = {{'$aml_dc_scoring_timestamp': 'TIMESTAMPTZ',
                       '$otel_trace_id': 'VARCHAR', '$otel_span_id': 'VARCHAR'}})
@@ -244,3 +244,14 @@ def test_spark_reads_every_file_of_a_day_aligned_by_name(spark: Any, collected: 
     assert (types["a"], types["b"]) == ("int", "double")
     got = [list(row) for row in frame.select("a", "b", "c").collect()]
     assert_rows(drift_rows(got), DRIFT_EXPECTED)
+
+
+def test_duckdb_reads_a_late_fraction_after_many_whole_numbers(local_root: Path) -> None:
+    handle = LocalStore(local_root).configure()
+    otel_modeldata.ModelDataCollector("late", designation="inputs", feature_names=["x"]).collect(
+        [[i] for i in range(30_000)] + [[1.5]]
+    )
+    assert handle.force_flush()
+    values = read_duckdb(days(local_root, "late", "inputs")).df()["x"].tolist()
+    assert values[-1] == 1.5
+    handle.shutdown()

@@ -8,15 +8,18 @@ collector; readers (pandas, Power BI, Spark globs) depend on it, so it lives in 
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
-from typing import Final
+from datetime import date, timedelta
+from typing import Final, NamedTuple
 from urllib.parse import unquote
 
 ROOT_FOLDER: Final = "modeldata"
 DATA_STEM: Final = "data"
 MAX_NAME_BYTES: Final = 200
+#: A name at one level of a folder pattern that stands for every name there, as in a glob.
+ANY: Final = "*"
 #: Characters drawn like ``/`` or ``\\`` (U+2044, U+2215, U+2216, U+29F5, U+29F8, U+29F9, U+FE68, U+FF0F,
 #: U+FF3C): harmless to a Linux file system, but a listing or a URL decoder would show a path.
 SEPARATOR_LOOK_ALIKES: Final = frozenset("\u2044\u2215\u2216\u29f5\u29f8\u29f9\ufe68\uff0f\uff3c")
@@ -116,3 +119,94 @@ def file_name(tag: str | None = None, part: int = 0, stem: str = DATA_STEM) -> s
     """
     name = stem if tag is None else f"{stem}_{tag}"
     return f"{name}.csv" if part == 0 else f"{name}_{part}.csv"
+
+
+#: Every identity level a wildcard: the prefix of a model in any subscription, workspace or service.
+ANY_IDENTITY: Final = Identity(ANY, ANY, ANY, ANY)
+#: Levels of a partition folder, in order: the identity, then model, version, designation, date.
+LEVELS: Final = (
+    "subscription_id",
+    "resource_group",
+    "workspace",
+    "webservice",
+    "model",
+    "version",
+    "designation",
+    "year",
+    "month",
+    "day",
+)
+_FILE_NAME: Final = re.compile(rf"{DATA_STEM}(?:_([0-9a-f]{{8}}))?(?:_([1-9][0-9]*))?\.csv")
+
+
+class Partition(NamedTuple):
+    """What the path of a file (or a day folder) below ``modeldata/`` says about its rows."""
+
+    identity: Identity
+    model: str
+    version: str
+    designation: str
+    day: date
+
+
+def designation_folder(
+    model: str, designation: str, version: str | None = None, identity: Identity = ANY_IDENTITY
+) -> str:
+    """The folder above the dates of one designation, with :data:`ANY` where a level is open.
+
+    ``version=None`` stands for every version. The result is a glob a reader can hand to Spark
+    (append ``/*/*/*/*.csv``) or walk one level at a time (split on ``/``), as the readers do.
+    """
+    return "/".join(
+        (
+            identity.subscription_id,
+            identity.resource_group,
+            identity.workspace,
+            identity.webservice,
+            model,
+            ANY if version is None else version,
+            designation,
+        )
+    )
+
+
+def day_folder(day: date) -> str:
+    """``YYYY/MM/DD``: the last three levels of a partition folder."""
+    return f"{day.year:04d}/{day.month:02d}/{day.day:02d}"
+
+
+def days_between(start: date, end: date) -> list[date]:
+    """Every date from ``start`` to ``end``, both included; empty when ``end`` comes first."""
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def parse_file_name(name: str) -> tuple[str | None, int] | None:
+    """``(tag, part)`` of a data file name, the inverse of :func:`file_name`; None for other names.
+
+    ``data.csv`` is ``(None, 0)``, ``data_3.csv`` ``(None, 3)``, ``data_0badcafe_2.csv``
+    ``("0badcafe", 2)``. A tag is always 8 hex digits, so ``data_12345678.csv`` is a tag:
+    a rollover never reaches ten million parts.
+    """
+    match = _FILE_NAME.fullmatch(name)
+    if match is None:
+        return None
+    tag, part = match.groups()
+    return tag, int(part or 0)
+
+
+def parse_partition(path: str) -> Partition:
+    """The partition of a path below ``modeldata/``: a day folder, or a file in one.
+
+    Raises ``ValueError`` when the path does not have the layout's ten levels and a date.
+    """
+    parts = path.strip("/").split("/")
+    if len(parts) == len(LEVELS) + 1:
+        parts = parts[:-1]
+    if len(parts) != len(LEVELS):
+        raise ValueError(f"not a partition path (expected {len(LEVELS)} folder levels): {path!r}")
+    sub, group, workspace, service, model, version, designation, year, month, day = parts
+    try:
+        when = date(int(year), int(month), int(day))
+    except ValueError:
+        raise ValueError(f"not a partition path (no date in its last levels): {path!r}") from None
+    return Partition(Identity(sub, group, workspace, service), model, version, designation, when)
