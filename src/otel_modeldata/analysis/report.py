@@ -161,7 +161,7 @@ def _draw_numeric(ax: Axes, ref: GridHistogram, cur: GridHistogram) -> None:
     outside = (cur.counts[0] + cur.counts[-1]) / max(cur.count, 1)
     ax.set_ylabel("density", fontsize=8)
     if outside > 0:
-        ax.set_xlabel(f"{outside:.1%} of current rows outside the baseline range", fontsize=8)
+        ax.set_xlabel(f"{outside:.2%} of current rows outside the baseline range", fontsize=8)
 
 
 def _draw_categorical(ax: Axes, ref: CategoricalBaseline, cur: dict[str, int]) -> None:
