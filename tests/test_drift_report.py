@@ -146,3 +146,13 @@ def test_chromium_renders_every_plot(report: tuple[analysis.DriftResult, Path], 
     assert colour_share(shot, BASELINE_COLOR) > 0.002  # the plots were drawn, not broken-image icons
     assert colour_share(shot, CURRENT_COLOR) > 0.002
     assert colour_share(shot, "#fde2e1") > 0.002  # the red verdict banner
+
+
+def test_png_summary_has_every_feature(report: tuple[analysis.DriftResult, Path], tmp_path: Path) -> None:
+    """``to_png``: one image, a panel per feature in the two plot colours."""
+    result, _ = report
+    result.to_png(tmp_path / "summary.png")
+    image = Image.open(tmp_path / "summary.png")
+    assert image.width >= 3 * 300
+    assert colour_share(image, BASELINE_COLOR) > 0.005
+    assert colour_share(image, CURRENT_COLOR) > 0.005
