@@ -62,6 +62,8 @@ def drift(
         seen.update(c for c in baseline.features if c in chunk.columns)
         for day, part in _by_day(chunk):
             _add(baseline, days.setdefault(day, _empty(baseline)), part)
+            del part
+        del chunk  # before the next chunk is made: one chunk in memory at a time
     absent = sorted(set(baseline.features) - seen)
     if absent:
         raise ValueError(f"the current data lacks the baseline's features {absent}")
