@@ -10,6 +10,11 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 
+# Debian's chromium for the drift report test (headless); CI runs as root, so apt-get works there.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq chromium
+fi
+
 # Azurite (the Azure Storage emulator) from npm into .cache/azurite; the tests start it themselves.
 .venv/bin/python examples/azurite.py
 

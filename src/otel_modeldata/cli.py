@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from .analysis.drift_cli import baseline_command, drift_command
 from .analysis.find import UnknownModelError, find_files
 from .analysis.read import Query, connect, query, scan, select
 from .analysis.sources import Source, SourceError, open_source
@@ -288,3 +289,7 @@ def _done(rows: int, what: str, output: Path | None) -> None:
         click.echo(f"wrote {rows} rows ({what}) to {output}")
     else:
         click.echo(f"wrote {rows} rows ({what})", err=True)
+
+
+main.add_command(baseline_command)
+main.add_command(drift_command)
