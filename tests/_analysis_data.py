@@ -113,7 +113,7 @@ def send_labels(root: Path, labels: list[tuple[date, str, list[Any]]]) -> None:
         try:
             for day, correlation_id, values in labels:
                 with pytest.MonkeyPatch.context() as clock, on_day(clock, day):
-                    labeller.collect([[v] for v in values], user_correlation_id=correlation_id)
+                    labeller.collect([[v] for v in values], {"correlation_id": correlation_id})
             assert handle.force_flush()
         finally:
             handle.shutdown()
