@@ -218,10 +218,10 @@ class ModelDataCollector:
         )
         return {
             _KEYS[_BOUNDARY]: _BOUNDARY_TEXT,
-            "$aml_workspace": self._extra.get(schema.WORKSPACE, identity.workspace_path),
-            "$aml_service_name": self._extra.get(schema.SERVICE, identity.webservice),
-            "$aml_model_name": self.model_name,
-            "$aml_model_version": version,
+            schema.WORKSPACE_COLUMN: self._extra.get(schema.WORKSPACE, identity.workspace_path),
+            schema.SERVICE_COLUMN: self._extra.get(schema.SERVICE, identity.webservice),
+            schema.MODEL_NAME_COLUMN: self.model_name,
+            schema.MODEL_VERSION_COLUMN: version,
         }
 
 

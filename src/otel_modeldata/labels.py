@@ -17,11 +17,10 @@ from .context import Correlation, get_request_id
 from .layout import check_name
 from .policy import ModelPolicy
 from .providers import runtime
+from .schema import CORRELATION_ID_COLUMN, ROW_INDEX_COLUMN
 from .stats import STATS
 
 LABELS: Final = "labels"
-CORRELATION_ID_COLUMN: Final = "$aml_dc_correlation_id"
-ROW_INDEX_COLUMN: Final = "$row_index"
 _KEYS: Final = frozenset({CORRELATION_ID_COLUMN, ROW_INDEX_COLUMN})
 
 

@@ -90,20 +90,7 @@ def partition_folder(identity: Identity, model: str, version: str, designation: 
     The local destination puts it under ``<root>/modeldata/``; in blob storage the
     container (default ``modeldata``) plays that part.
     """
-    return "/".join(
-        (
-            identity.subscription_id,
-            identity.resource_group,
-            identity.workspace,
-            identity.webservice,
-            model,
-            version,
-            designation,
-            f"{day.year:04d}",
-            f"{day.month:02d}",
-            f"{day.day:02d}",
-        )
-    )
+    return f"{designation_folder(model, designation, version, identity)}/{day_folder(day)}"
 
 
 def header_tag(header: bytes) -> str:

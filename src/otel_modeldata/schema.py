@@ -41,32 +41,45 @@ ERROR_COLUMNS: Final[tuple[str, ...]] = (ERROR_TYPE, ERROR_MESSAGE)
 #: Value of ``$aml_dc_boundary``: the partition is one day, 1440 minutes.
 BOUNDARY_MINUTES: Final = 1440
 
+#: The correlation columns of every row, by name (the writer and every reader use these).
+CORRELATION_ID_COLUMN: Final = "$aml_dc_correlation_id"
+TIMESTAMP_COLUMN: Final = "$aml_dc_scoring_timestamp"
+BOUNDARY_COLUMN: Final = "$aml_dc_boundary"
+WORKSPACE_COLUMN: Final = "$aml_workspace"
+SERVICE_COLUMN: Final = "$aml_service_name"
+MODEL_NAME_COLUMN: Final = "$aml_model_name"
+MODEL_VERSION_COLUMN: Final = "$aml_model_version"
+REQUEST_ID_COLUMN: Final = "$aml_request_id"
+ROW_INDEX_COLUMN: Final = "$row_index"
+TRACE_ID_COLUMN: Final = "$otel_trace_id"
+SPAN_ID_COLUMN: Final = "$otel_span_id"
+
 #: Columns written after the feature columns, in this order.
 CORRELATION_COLUMNS: Final[tuple[str, ...]] = (
-    "$aml_dc_correlation_id",
-    "$aml_dc_scoring_timestamp",
-    "$aml_dc_boundary",
-    "$aml_workspace",
-    "$aml_service_name",
-    "$aml_model_name",
-    "$aml_model_version",
-    "$aml_request_id",
-    "$row_index",
-    "$otel_trace_id",
-    "$otel_span_id",
+    CORRELATION_ID_COLUMN,
+    TIMESTAMP_COLUMN,
+    BOUNDARY_COLUMN,
+    WORKSPACE_COLUMN,
+    SERVICE_COLUMN,
+    MODEL_NAME_COLUMN,
+    MODEL_VERSION_COLUMN,
+    REQUEST_ID_COLUMN,
+    ROW_INDEX_COLUMN,
+    TRACE_ID_COLUMN,
+    SPAN_ID_COLUMN,
 )
 
 #: Keys of the correlation dict the classic ``collect()`` returns: CSV column names, so a script can
 #: read ``corr["$aml_dc_correlation_id"]``; ``add_correlations`` appends them as columns in this order.
 CLASSIC_CORRELATION_KEYS: Final[tuple[str, ...]] = (
-    "$aml_dc_correlation_id",
-    "$aml_dc_scoring_timestamp",
-    "$aml_request_id",
-    "$aml_dc_boundary",
-    "$aml_workspace",
-    "$aml_service_name",
-    "$aml_model_name",
-    "$aml_model_version",
+    CORRELATION_ID_COLUMN,
+    TIMESTAMP_COLUMN,
+    REQUEST_ID_COLUMN,
+    BOUNDARY_COLUMN,
+    WORKSPACE_COLUMN,
+    SERVICE_COLUMN,
+    MODEL_NAME_COLUMN,
+    MODEL_VERSION_COLUMN,
 )
 
 #: Span attributes put on the span around a decorated ``run()``.

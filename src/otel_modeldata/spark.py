@@ -41,12 +41,12 @@ CSV_OPTIONS: Final[dict[str, str]] = {
     "negativeInf": "-Inf",
     "encoding": "UTF-8",
 }
-TIMESTAMP_COLUMN: Final = "$aml_dc_scoring_timestamp"
+TIMESTAMP_COLUMN: Final = schema.TIMESTAMP_COLUMN
 #: Correlation columns that are text whatever they hold (a request id may be all digits).
 TEXT_COLUMNS: Final = frozenset(schema.CORRELATION_COLUMNS) - {
     TIMESTAMP_COLUMN,
-    "$aml_dc_boundary",
-    "$row_index",
+    schema.BOUNDARY_COLUMN,
+    schema.ROW_INDEX_COLUMN,
 }
 DAY_COLUMN: Final = "$day"
 FILE_COLUMN: Final = "$file"

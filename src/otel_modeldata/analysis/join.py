@@ -10,33 +10,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, Literal
 
+from .. import schema
 from .read import DAY, MODEL_VERSION, TIMESTAMP, WEBSERVICE
 
 if TYPE_CHECKING:
     import pandas as pd
 
-CORRELATION_ID: Final = "$aml_dc_correlation_id"
-ROW_INDEX: Final = "$row_index"
+CORRELATION_ID: Final = schema.CORRELATION_ID_COLUMN
+ROW_INDEX: Final = schema.ROW_INDEX_COLUMN
 KEYS: Final = (CORRELATION_ID, ROW_INDEX)
 #: Added to a predictions or labels column whose name the columns before it already use.
 PREDICTIONS_SUFFIX: Final = "_predictions"
 LABELS_SUFFIX: Final = "_labels"
 #: Columns of a predictions or labels row that say nothing the input row does not: the same call's
 #: place and model, or the labelling call's own ids. They are left out of the joined rows.
-CALL_COLUMNS: Final = frozenset(
-    {
-        "$aml_dc_boundary",
-        "$aml_workspace",
-        "$aml_service_name",
-        "$aml_model_name",
-        "$aml_model_version",
-        "$aml_request_id",
-        "$otel_trace_id",
-        "$otel_span_id",
-        MODEL_VERSION,
-        WEBSERVICE,
-    }
-)
+CALL_COLUMNS: Final = frozenset(schema.CORRELATION_COLUMNS) - {CORRELATION_ID, ROW_INDEX, TIMESTAMP} | {
+    MODEL_VERSION,
+    WEBSERVICE,
+}
 _ROW: Final = "$otel_modeldata_row"
 
 

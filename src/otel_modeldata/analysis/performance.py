@@ -11,9 +11,10 @@ from typing import Any, Final, Literal
 
 import pandas as pd
 
+from ..schema import TIMESTAMP_COLUMN
+
 DAY: Final = "day"
 DAY_COLUMN: Final = "$day"
-TIMESTAMP_COLUMN: Final = "$aml_dc_scoring_timestamp"
 #: Numeric labels with at most this many distinct whole values are classes, not quantities.
 MAX_CLASSES: Final = 20
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..layout import ANY, LEVELS
 from ..policy import FORMULA_TRIGGERS, GUARD_MARK
-from ..schema import CORRELATION_COLUMNS, INPUTS
+from ..schema import CORRELATION_COLUMNS, INPUTS, SPAN_ID_COLUMN, TIMESTAMP_COLUMN, TRACE_ID_COLUMN
 from .find import DateLike, UnknownModelError, find_files, models, to_date
 from .sources import DataFile, Source, open_source
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-TIMESTAMP: Final = "$aml_dc_scoring_timestamp"
+TIMESTAMP: Final = TIMESTAMP_COLUMN
 #: Partition fields added to the rows, from the file's path.
 DAY: Final = "$day"
 FILE: Final = "$file"
@@ -35,7 +35,7 @@ WEBSERVICE: Final = "$webservice"
 #: The date and time types are left out: they would take a column whose first value is ``Inf`` for a date.
 TYPE_CANDIDATES: Final = ("BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR")
 #: Columns typed by name, whatever the sniffer would guess from their first values.
-TYPES: Final = {TIMESTAMP: "TIMESTAMPTZ", "$otel_trace_id": "VARCHAR", "$otel_span_id": "VARCHAR"}
+TYPES: Final = {TIMESTAMP: "TIMESTAMPTZ", TRACE_ID_COLUMN: "VARCHAR", SPAN_ID_COLUMN: "VARCHAR"}
 #: The files' dialect, given rather than sniffed: a sniffer that guessed would skip the lines of a
 #: damaged file instead of failing on them.
 DIALECT: Final = "header = true, delim = ',', quote = '\"', escape = '\"', skip = 0"
