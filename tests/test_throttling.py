@@ -6,6 +6,7 @@ throttling, so the destination must wait at least that long, within its append d
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,26 @@ def test_throttling_is_waited_out_honouring_retry_after_and_every_row_arrives_on
         {},
         0,
     )
+
+
+def test_a_retry_after_beyond_the_deadline_spools_at_once_and_the_rows_arrive_once(
+    azurite: Azurite, container_name: str, tmp_path: Path
+) -> None:
+    with ThrottlingProxy(azurite.port, retry_after="30") as proxy:
+        handle = configure(azurite, proxy, container_name, tmp_path / "spool", append_deadline_millis=2000)
+        score([[0.0, 1.0], [0.0, 2.0]])
+        wait_until(
+            lambda: otel_modeldata.stats()["rows_written"] == ROWS_PER_CALL, 30, "the first rows written"
+        )
+        proxy.fail(503)
+        throttled = time.monotonic()
+        score([[1.0, 1.0], [1.0, 2.0]])
+        wait_until(lambda: otel_modeldata.stats()["rows_spooled"] == ROWS_PER_CALL, 30, "the rows spooled")
+        gave_up = time.monotonic() - throttled
+        wait_until(lambda: otel_modeldata.stats()["rows_replayed"] == ROWS_PER_CALL, 30, "the rows replayed")
+        handle.shutdown()
+        print(f"FIGURES Retry-After 30 s past a 2 s deadline: spooled after {gave_up:.2f} s")
+        assert gave_up < 2.0
+        keys = row_keys(rows_in(azurite, container_name))
+        assert [k for k, n in keys.items() if n > 1] == []
+        assert len(keys) == 2 * ROWS_PER_CALL
