@@ -82,16 +82,23 @@ def local_rows(root: Path) -> list[dict[str, str]]:
 def check(
     reports: list[dict[str, Any]], keys: Counter[tuple[str, str, str]], where: str, seconds: float
 ) -> None:
+    """Stored = written, and accepted = written + rows the full queue refused (counted, never silent).
+
+    The queue's bound (``OTEL_MODELDATA_MAX_QUEUE_ROWS``) holds memory when callers outrun the
+    destination: a 20 s run against Azurite fills it; the default runs do not.
+    """
     accepted = sum(r["rows_accepted"] for r in reports)
     written = sum(r["rows_written"] for r in reports)
+    refused = sum(r["rows_dropped"].get("queue_full", 0) for r in reports)
     print(
-        f"FIGURES {where}: {PROCESSES} processes, {seconds:g} s: {accepted} rows accepted, {len(keys)} stored"
+        f"FIGURES {where}: {PROCESSES} processes, {seconds:g} s: {accepted} rows accepted, "
+        f"{len(keys)} stored, {refused} refused by a full queue"
     )
     assert [k for k, n in keys.items() if n > 1] == []
-    assert len(keys) == written == accepted
+    assert len(keys) == written == accepted - refused
     for report in reports:
-        assert (report["rows_failed"], report["rows_dropped"], report["rows_unaccounted"]) == (0, {}, 0)
-        assert report["rows_spooled"] == 0
+        assert set(report["rows_dropped"]) <= {"queue_full"}
+        assert (report["rows_failed"], report["rows_spooled"], report["rows_unaccounted"]) == (0, 0, 0)
 
 
 def test_eight_local_writers_on_one_partition_keep_every_row_once(tmp_path: Path) -> None:
