@@ -2,7 +2,7 @@
 
 ``python _spool_worker.py <folder> <step>...``; settings come from ``OTEL_MODELDATA_*``.
 Steps: ``configure``; ``calls:N`` (N calls, then a flush); ``queue:N`` (N calls, no flush);
-``report:NAME`` (stats() to
+``for:SECONDS`` (calls as fast as it can for that long, then a flush); ``report:NAME`` (stats() to
 ``<folder>/NAME.json``); ``await:NAME`` (until ``<folder>/NAME`` exists); ``replayed``
 (until the spool folder holds no entry); ``crash_after_append`` (SIGKILL this process
 between a replayed append and the removal of its entry); ``shutdown``; ``hang``.
@@ -52,6 +52,13 @@ def main(folder: Path, steps: list[str]) -> None:
                 score([[n, 1.0], [n, 2.0]])
             assert handle is not None
             assert name == "queue" or handle.force_flush()
+        elif name == "for":
+            stop, n = time.monotonic() + float(argument), 0
+            while time.monotonic() < stop:
+                score([[n, 1.0], [n, 2.0]])
+                n += 1
+            assert handle is not None
+            handle.force_flush()
         elif name == "report":
             target = folder / f"{argument}.json"
             target.with_suffix(".tmp").write_text(json.dumps(otel_modeldata.stats()))

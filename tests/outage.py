@@ -84,24 +84,29 @@ class RestartableAzurite:
         wait_until(lambda: not listening(self.server.port), 5, "Azurite's port to close")
 
     def rows(self, container: str) -> list[dict[str, str]]:
-        """Every data row of every blob in ``container`` (each blob's header checked once).
+        """Every data row of every blob in ``container``: :func:`rows_in`."""
+        return rows_in(self.server, container)
 
-        Each row also gets ``folder``: its blob's partition folder (inputs and predictions of a
-        call share correlation ids and row indexes).
-        """
-        client = self.server.service().get_container_client(container)
-        found: list[dict[str, str]] = []
-        for name in client.list_blob_names():
-            data = client.download_blob(name).readall()
-            reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""), strict=True)
-            rows = list(reader)
-            assert data.count(b"$aml_dc_correlation_id") == 1, f"{name}: a header inside the data"
-            for row in rows:
-                assert None not in row, f"{name}: row wider than its header {row!r}"
-                assert None not in row.values(), f"{name}: row narrower than its header {row!r}"
-                row["folder"] = name.rpartition("/")[0]
-            found.extend(rows)
-        return found
+
+def rows_in(server: Azurite, container: str) -> list[dict[str, str]]:
+    """Every data row of every blob in ``container`` (each blob's header checked once).
+
+    Each row also gets ``folder``: its blob's partition folder (inputs and predictions of a
+    call share correlation ids and row indexes).
+    """
+    client = server.service().get_container_client(container)
+    found: list[dict[str, str]] = []
+    for name in client.list_blob_names():
+        data = client.download_blob(name).readall()
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""), strict=True)
+        rows = list(reader)
+        assert data.count(b"$aml_dc_correlation_id") == 1, f"{name}: a header inside the data"
+        for row in rows:
+            assert None not in row, f"{name}: row wider than its header {row!r}"
+            assert None not in row.values(), f"{name}: row narrower than its header {row!r}"
+            row["folder"] = name.rpartition("/")[0]
+        found.extend(rows)
+    return found
 
 
 def row_keys(rows: list[dict[str, str]]) -> Counter[tuple[str, str, str]]:
