@@ -28,6 +28,7 @@ from types import FrameType
 from typing import Any, Final
 
 from .forking import after_fork_in_child
+from .settings import DEFAULT_SHUTDOWN_TIMEOUT
 
 _log = logging.getLogger("otel_modeldata")
 
@@ -43,7 +44,8 @@ def _nothing_active() -> bool:
 
 
 _shutdown: Callable[[], None] | None = None  # writes the active collector's rows and stops it
-_wait = 10.0 + EXIT_MARGIN_SECONDS  # longest wait at exit for ``_shutdown``: its timeout and a margin
+#: Longest wait at exit for ``_shutdown``: its timeout (set by :func:`watch`) and a margin.
+_wait = DEFAULT_SHUTDOWN_TIMEOUT / 1000 + EXIT_MARGIN_SECONDS
 _active: Callable[[], bool] = _nothing_active
 _registered = False  # the atexit hook (a forked child inherits it)
 _flush_started = False  # the rows are written once, by whichever of the exit paths comes first
