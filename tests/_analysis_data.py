@@ -27,7 +27,7 @@ import pytest
 import otel_modeldata
 from otel_modeldata import ModelDataCollector, collect_io
 
-from csvfiles import LocalStore
+from csvfiles import LocalStore, Store
 
 INF, NAN = math.inf, math.nan
 DAY1, DAY2, DAY3, LABEL_DAY, LATE_DAY = (
@@ -75,12 +75,12 @@ def on_day(env: pytest.MonkeyPatch, day: date) -> Iterator[None]:
     env.undo()
 
 
-def collect_shop(root: Path) -> None:
-    """Write the days above into ``root`` with the real collector."""
+def collect_shop(root: Path | Store) -> None:
+    """Write the days above into ``root`` (a local root, or any store) with the real collector."""
     with pytest.MonkeyPatch.context() as env:
         env.delenv("OTEL_MODELDATA_LOCAL_DIR", raising=False)
         env.setattr(otel_modeldata.providers, "_stopped", None)
-        handle = LocalStore(root).configure()
+        handle = (root if isinstance(root, Store) else LocalStore(root)).configure()
         try:
             with pytest.MonkeyPatch.context() as clock, on_day(clock, DAY1):
                 for rows in CALLS:
