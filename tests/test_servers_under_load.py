@@ -355,7 +355,8 @@ def test_gunicorn_sigterm_under_load_with_blob_storage_down_spools_then_replays_
     )
     assert replayer.returncode == 0
     replay = json.loads((tmp_path / "replay.json").read_text())
-    assert replay["rows_replayed"] == stats["rows_spooled"], replay
+    # The workers may have replayed some entries themselves while Azurite was still shutting down.
+    assert stats["rows_replayed"] + replay["rows_replayed"] == stats["rows_spooled"], (stats, replay)
     stats["rows_written"] += replay["rows_written"]
     stats["rows_replayed"] += replay["rows_replayed"]
     check_every_answer_stored_once(load, rows_in(restartable.server, container_name), stats, log)
