@@ -12,8 +12,9 @@ It replaces the SDK's BatchLogRecordProcessor for model data and keeps the meani
 (``OTEL_MODELDATA_MAX_QUEUE_ROWS``) instead of records, because one record may hold
 100,000 rows. The queue is all a SIGKILL loses, so once it holds an eighth of a batch in rows
 (64 by default) the next export comes within a tenth of the delay (100 ms): a busy process
-keeps fewer rows in memory, a quiet one exports no more often than before. After ``fork()`` the child starts with an empty queue and a new thread: the
-rows queued before the fork belong to the parent, which writes them itself.
+keeps fewer rows in memory, a quiet one exports no more often than before. After ``fork()``
+the child starts with an empty queue and a new thread: the rows queued before the fork
+belong to the parent, which writes them itself.
 """
 
 from __future__ import annotations
