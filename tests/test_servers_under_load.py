@@ -81,7 +81,9 @@ class Load:
 
     port: int
     answered: dict[int, tuple[int, float]] = field(default_factory=dict)  # k -> (worker pid, time)
-    refused: int = 0
+    refused: int = 0  # requests that failed after the signal: each client stops at its first
+    failed: int = 0  # requests that failed before it (a worker killed under them)
+    signalled: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -100,8 +102,11 @@ class Load:
                 pid = self._score(k)
             except (OSError, http.client.HTTPException):
                 with self._lock:
+                    if not self.signalled.is_set():
+                        self.failed += 1
+                        continue
                     self.refused += 1
-                return  # the server stopped listening (or this worker died): this client is done
+                return  # the server stopped listening: this client is done
             with self._lock:
                 self.answered[k] = (pid, time.monotonic())
 
@@ -224,6 +229,7 @@ def check_every_answer_stored_once(
     missing = [k for k in load.answered if stored.get(k) != 2 * ROWS]
     assert missing == [], f"{len(missing)} answered requests without all their rows: {log}"
     unanswered = len(stored) - len(load.answered)  # collected, but the answer did not reach the client
+    assert load.failed == 0, f"{load.failed} requests failed before the signal: {log}"
     print(
         f"FIGURES {len(load.answered)} requests answered 200 ({2 * ROWS * len(load.answered)} rows), "
         f"{unanswered} more collected but not answered, {load.refused} refused after the signal; "
@@ -259,6 +265,7 @@ def load_then_sigterm(server: Server, root: Path) -> tuple[Load, str]:
             f"{BEFORE_SIGNAL} answered requests, some of their rows written",
         )
         answered, written = load.count(), lines_stored(root)
+        load.signalled.set()
         server.process.send_signal(signal.SIGTERM)
         print(
             f"FIGURES at SIGTERM: {answered} requests answered ({2 * ROWS * answered} rows), "
@@ -337,6 +344,7 @@ def test_gunicorn_sigterm_under_load_with_blob_storage_down_spools_then_replays_
             f"{BEFORE_SIGNAL} answered requests, some of their rows written",
         )
         restartable.stop()
+        load.signalled.set()
         server.process.send_signal(signal.SIGTERM)
         code = server.process.wait(WAIT)
     finally:
@@ -381,6 +389,7 @@ def test_gunicorn_worker_sigkilled_under_load_loses_at_most_its_last_schedule_de
         wait_until(
             lambda: load.count() >= answered + AFTER_KILL, WAIT, f"{AFTER_KILL} answers after the kill"
         )
+        load.signalled.set()
         server.process.send_signal(signal.SIGTERM)
         code = server.process.wait(WAIT)
     finally:
@@ -406,6 +415,7 @@ def test_gunicorn_worker_sigkilled_under_load_loses_at_most_its_last_schedule_de
         f"({2 * ROWS * len(mine)} rows), "
         f"{len(window)} of them ({bound} rows) in the last {delay + KILL_SLACK:g} s, {len(soon)} "
         f"({2 * ROWS * len(soon)} rows) in the last {delay / 10 + KILL_SLACK:g} s; lost {lost} rows; "
-        f"the other workers answered {len(load.answered) - len(mine)} requests and lost none"
+        f"the other workers answered {len(load.answered) - len(mine)} requests and lost none; "
+        f"{load.failed} request(s) cut by the kill"
     )
     assert lost <= bound, log
