@@ -139,10 +139,10 @@ def test_a_batch_filled_by_racing_threads_is_exported_without_waiting_for_the_de
 
 
 def test_a_queue_holding_an_eighth_of_a_batch_is_exported_within_a_tenth_of_the_delay(store: Store) -> None:
-    """The crash bound: 64 queued rows (batch 512) wait 2 s for export, not the 20 s delay."""
-    store.configure(schedule_delay_millis=20_000)
+    """The crash bound: 64 queued rows (batch 512) wait 1 s for export, not the 10 s delay."""
+    store.configure(schedule_delay_millis=10_000)
     collector = ModelDataCollector("busy", designation="inputs", feature_names=["x"])
     collector.collect([[i] for i in range(63)])
     collector.collect([[63]])
     stored = lambda: store.exists("busy", "inputs") and len(written(store, "busy")) == 64  # noqa: E731
-    wait_until(stored, 10, "64 rows written before the 20 s delay")
+    wait_until(stored, 5, "64 rows written before the 10 s delay")
