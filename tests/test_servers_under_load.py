@@ -364,6 +364,10 @@ def test_gunicorn_sigterm_under_load_with_blob_storage_down_spools_then_replays_
     assert replayer.returncode == 0
     replay = json.loads((tmp_path / "replay.json").read_text())
     # The workers may have replayed some entries themselves while Azurite was still shutting down.
+    print(
+        f"FIGURES spooled {stats['rows_spooled']} rows; replayed {stats['rows_replayed']} by the workers, "
+        f"{replay['rows_replayed']} by the new process"
+    )
     assert stats["rows_replayed"] + replay["rows_replayed"] == stats["rows_spooled"], (stats, replay)
     stats["rows_written"] += replay["rows_written"]
     stats["rows_replayed"] += replay["rows_replayed"]
