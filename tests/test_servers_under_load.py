@@ -3,10 +3,10 @@
 Client threads score requests as fast as the server answers, each request a number ``k``
 and ``ROWS`` rows whose feature ``x`` is ``k``; the answer names the worker's pid. SIGTERM
 goes to the master in the middle of the load, and each thread stops at its first failed
-request after it (none may fail before it). Every request answered 200 must have its input and prediction rows stored once, by
-(folder, correlation id, ``$row_index``), and the workers' ``stats()`` (each writes them at
-exit, after shutting collection down) must add up: rows accepted = rows stored + rows counted
-as dropped, nothing unaccounted.
+request after it (none may fail before it). Every request answered 200 must have its input
+and prediction rows stored once, by (folder, correlation id, ``$row_index``), and the
+workers' ``stats()`` (each writes them at exit, after shutting collection down) must add
+up: rows accepted = rows stored + rows counted as dropped, nothing unaccounted.
 
 With SIGKILL, the killed worker's queued rows are lost and nothing counts them: the test
 measures that loss and holds it to the bound the README states, while the other workers lose
