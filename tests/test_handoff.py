@@ -14,6 +14,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 import otel_modeldata
 from otel_modeldata import ModelDataCollector
 from otel_modeldata.handoff import Handoff, Pending
+from outage import wait_until
 
 from csvfiles import Store
 from gates import WAIT, Gate, hold, written
@@ -135,3 +136,13 @@ def test_a_batch_filled_by_racing_threads_is_exported_without_waiting_for_the_de
     finally:
         handoff.shutdown(timeout_millis=int(WAIT * 1000))
     assert exporter.records == 4 + racing.raced
+
+
+def test_a_queue_holding_an_eighth_of_a_batch_is_exported_within_a_tenth_of_the_delay(store: Store) -> None:
+    """The crash bound: 64 queued rows (batch 512) wait 1 s for export, not the 10 s delay."""
+    store.configure(schedule_delay_millis=10_000)
+    collector = ModelDataCollector("busy", designation="inputs", feature_names=["x"])
+    collector.collect([[i] for i in range(63)])
+    collector.collect([[63]])
+    stored = lambda: store.exists("busy", "inputs") and len(written(store, "busy")) == 64  # noqa: E731
+    wait_until(stored, 5, "64 rows written before the 10 s delay")
