@@ -91,7 +91,8 @@ def _emit(
             TOO_MANY_ROWS, len(rows) - settings.max_rows_per_call, model=model, designation=designation
         )
         rows = rows[: settings.max_rows_per_call]
-    _count_adjustments(table, len(rows), settings.strict, model, designation)
+    if table.missing is not None or table.extra is not None:
+        _count_adjustments(table, len(rows), settings.strict, model, designation)
     if settings.strict:
         _check_rows(rows, table.columns, model, designation, settings.max_cell_bytes)
     if policy.missing_key:
@@ -143,14 +144,39 @@ def _check_rows(
             raise CollectionError(f"{model}/{designation}: row {index}: {reason} (expected {width} values)")
 
 
-def _safe_emit(rt: Runtime, data: Any, **kwargs: Any) -> int | None:
-    """:func:`_emit` that only raises in strict mode."""
+def _safe_emit(
+    rt: Runtime,
+    data: Any,
+    *,
+    model: str,
+    version: str | None,
+    designation: str,
+    feature_names: Sequence[str] | None,
+    correlation: Correlation,
+    policy: Policy,
+    expected_rows: int | None = None,
+    extra: Mapping[str, str] | None = None,
+    prepare: Callable[[Any], Any] | None = None,
+) -> int | None:
+    """:func:`_emit` that only raises in strict mode (its arguments by name: no dict per call)."""
     try:
-        return _emit(rt, data, **kwargs)
+        return _emit(
+            rt,
+            data,
+            model=model,
+            version=version,
+            designation=designation,
+            feature_names=feature_names,
+            correlation=correlation,
+            policy=policy,
+            expected_rows=expected_rows,
+            extra=extra,
+            prepare=prepare,
+        )
     except CollectionError:
         raise
     except Exception:
-        _log.exception("otel_modeldata: collection failed for model %s", kwargs.get("model"))
+        _log.exception("otel_modeldata: collection failed for model %s", model)
         return None
 
 
