@@ -11,7 +11,7 @@ That thread does in the background what the SDK would do on the request thread, 
 CPU is the application's too. Attributes made by collection are already what the SDK's
 check would keep (strings, numbers, tuples of strings): they go into the record as they
 are instead of being checked and copied again (half the cost of a record). And while
-it keeps up, the thread lets the request threads in every few records, so that a call
+it keeps up, the thread lets the request threads in every few dozen records, so that a call
 does not wait for a whole batch (up to the interpreter's 5 ms switch interval).
 
 It replaces the SDK's BatchLogRecordProcessor for model data and keeps the meaning of its
@@ -55,8 +55,10 @@ PATIENT_SHARE: Final = 0.5
 CLOSING_SHARE: Final = 0.1
 _SUPPRESS_INSTRUMENTATION_KEY: Final = "suppress_instrumentation"
 #: Records the exporting thread makes between two chances it gives the request threads to run
-#: (a call that arrives meanwhile then waits for a few records, not for the whole batch).
-YIELD_EVERY: Final = 8
+#: (a call that arrives meanwhile then waits for a few records, not for the whole batch). Not
+#: fewer: on a machine whose CPUs are busy, each chance may leave this thread off the CPU for
+#: a time slice of the scheduler's.
+YIELD_EVERY: Final = 32
 #: Gives up the GIL and the CPU for a moment (``sleep(0)`` where there is no ``sched_yield``).
 _let_others_run: Callable[[], None] = getattr(os, "sched_yield", lambda: time.sleep(0))
 #: Attribute values the SDK's check keeps as they are (tuples: of strings, see :func:`_checked`).
