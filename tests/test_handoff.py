@@ -12,7 +12,7 @@ from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, Readable
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
 import otel_modeldata
-from otel_modeldata import ModelDataCollector
+from otel_modeldata import ModelDataCollector, providers
 from otel_modeldata.handoff import Handoff, Pending
 
 from csvfiles import Store
@@ -160,7 +160,7 @@ def test_records_carry_collected_attributes_as_they_are_and_others_as_the_sdk_ma
     provider = LoggerProvider(shutdown_on_exit=False)
     provider.add_log_record_processor(handoff)
     provider.add_log_record_processor(seen)
-    handoff.bind(provider.get_logger("test"))
+    handoff.bind(provider.get_logger("test"), providers._no_limits())
     collected = {
         "modeldata.designation": "inputs",
         "modeldata.row_count": 2,

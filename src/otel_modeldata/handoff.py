@@ -107,7 +107,7 @@ class Handoff(LogRecordProcessor):
         self.batch_size = batch_size
         self.delay = delay_millis / 1000
         self._logger: Logger | None = None
-        self._limits = LogRecordLimits()
+        self._limits: LogRecordLimits | None = None
         self._reset(closed=False)
         after_fork_in_child(self._after_fork)
 
@@ -132,11 +132,12 @@ class Handoff(LogRecordProcessor):
     def bind(self, logger: Logger, limits: LogRecordLimits | None = None) -> None:
         """The logger whose records come back here (it belongs to the provider this processor is on).
 
-        ``limits``: the provider's record limits, carried by the records made here.
+        ``limits``: the provider's record limits. Records with attributes made by collection
+        are made here (see :func:`_checked`) when the limits are known; without them every
+        record takes the SDK's way (default limits read the environment, which may not parse).
         """
         self._logger = logger
-        if limits is not None:
-            self._limits = limits
+        self._limits = limits
 
     @property
     def rows_queued(self) -> int:
@@ -267,11 +268,12 @@ class Handoff(LogRecordProcessor):
     def _export(self, batch: list[Pending]) -> None:
         logger = self._logger
         assert logger is not None, "Handoff.bind() was not called"
+        limits = self._limits
         sdk = logger if isinstance(logger, SdkLogger) else None
         emitted: list[Pending] = []
         for count, item in enumerate(batch, 1):
             try:
-                if sdk is not None and _checked(item.attributes):
+                if sdk is not None and limits is not None and _checked(item.attributes):
                     record = LogRecord(
                         timestamp=item.timestamp,
                         context=item.context,
@@ -281,7 +283,7 @@ class Handoff(LogRecordProcessor):
                     )
                     # The SDK's emit() passes a ReadWriteLogRecord to the processors as it is
                     # (its annotation names the API record only).
-                    checked = _CheckedRecord(record, sdk.resource, sdk.instrumentation_scope, self._limits)
+                    checked = _CheckedRecord(record, sdk.resource, sdk.instrumentation_scope, limits)
                     sdk.emit(checked)  # type: ignore[arg-type]
                 else:
                     logger.emit(
