@@ -12,6 +12,7 @@ import pytest
 
 from otel_modeldata.csvfmt import (
     NESTED_VALUE,
+    SLICE_LINES,
     WRONG_WIDTH,
     RowContext,
     RowWriter,
@@ -83,6 +84,17 @@ def test_ordinary_rows_are_written_exactly_as_csv_writer_writes_them() -> None:
     buffer = io.StringIO()
     csv.writer(buffer).writerows([*r, *CTX[:2], 1440, *CTX[2:7], i, *CTX[7:]] for i, r in enumerate(rows))
     assert writer.payload() == buffer.getvalue().encode()
+
+
+def test_many_rows_are_encoded_whole_and_in_order_with_special_cells_among_them() -> None:
+    # More lines than one csv call encodes (the encoding lets other threads in between calls).
+    rows: list[list[object]] = [[i, i / 7, f"t{i}"] for i in range(5 * SLICE_LINES + 3)]
+    for i in (0, SLICE_LINES - 1, SLICE_LINES, 3 * SLICE_LINES + 1, len(rows) - 1):
+        rows[i] = [i, math.nan, ""]
+    writer = RowWriter()
+    writer.write(rows, 3, CTX)
+    read = [line[:3] for line in csv.reader(io.StringIO(writer.payload().decode()))]
+    assert read == [[str(r[0]), "NaN" if r[2] == "" else str(r[1]), str(r[2])] for r in rows]
 
 
 def test_a_pandas_na_cell_does_not_fail_its_row_and_is_an_empty_cell() -> None:

@@ -8,11 +8,11 @@ from collections import deque
 from collections.abc import Sequence
 
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
 import otel_modeldata
-from otel_modeldata import ModelDataCollector
+from otel_modeldata import ModelDataCollector, providers
 from otel_modeldata.handoff import Handoff, Pending
 from outage import wait_until
 
@@ -146,3 +146,50 @@ def test_a_queue_holding_an_eighth_of_a_batch_is_exported_within_a_tenth_of_the_
     collector.collect([[63]])
     stored = lambda: store.exists("busy", "inputs") and len(written(store, "busy")) == 64  # noqa: E731
     wait_until(stored, 5, "64 rows written before the 10 s delay")
+
+
+class _Seen(LogRecordProcessor):
+    """Another processor on the provider: the attributes of each record it is given."""
+
+    def __init__(self) -> None:
+        self.attributes: list[dict[str, object]] = []
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        self.attributes.append(dict(log_record.log_record.attributes or {}))
+
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def test_records_carry_collected_attributes_as_they_are_and_others_as_the_sdk_makes_them() -> None:
+    exporter = _Exports()
+    seen = _Seen()
+    handoff = Handoff(exporter, max_rows=100, batch_size=4, delay_millis=600_000)
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(handoff)
+    provider.add_log_record_processor(seen)
+    handoff.bind(provider.get_logger("test"), providers._no_limits())
+    collected = {
+        "modeldata.designation": "inputs",
+        "modeldata.row_count": 2,
+        "modeldata.feature_names": ("a", "b"),
+    }
+    odd = {
+        "modeldata.designation": "inputs",
+        "modeldata.feature_names": ["a", 3],
+        "modeldata.request_id": 1.5,
+    }
+    try:
+        for attributes in (collected, odd):
+            assert handoff.put(Pending(0, Context(), [[1, 2], [3, 4]], attributes)) is None
+        assert handoff.force_flush(int(WAIT * 1000))
+    finally:
+        handoff.shutdown(timeout_millis=int(WAIT * 1000))
+    assert exporter.records == 2
+    assert seen.attributes == [
+        collected,
+        {"modeldata.designation": "inputs", "modeldata.feature_names": ("a", 3), "modeldata.request_id": 1.5},
+    ]

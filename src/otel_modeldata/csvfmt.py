@@ -51,6 +51,10 @@ DEFAULT_MAX_CELL_BYTES: Final = 64 * 1024
 DEFAULT_MAX_VALUE_BYTES: Final = 8 * 1024 * 1024
 #: What a cell other than text (a number, a boolean, an empty cell) counts toward a value's size.
 PLAIN_CELL_BYTES: Final = 8
+#: Lines per ``csv`` call when encoding many: the interpreter can hand the GIL to a waiting
+#: request thread between two calls, where one call over a whole batch (tens of milliseconds
+#: for 1,000-row values) would hold it throughout.
+SLICE_LINES: Final = 256
 
 
 class RowContext(NamedTuple):
@@ -79,7 +83,12 @@ def encode_lines(lines: Iterable[Sequence[Any]]) -> bytes:
 
 def _text(lines: Iterable[Sequence[Any]]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(lines)
+    writer = csv.writer(buffer)
+    if isinstance(lines, list) and len(lines) > SLICE_LINES:
+        for start in range(0, len(lines), SLICE_LINES):
+            writer.writerows(lines[start : start + SLICE_LINES])
+    else:
+        writer.writerows(lines)
     return buffer.getvalue()
 
 

@@ -7,6 +7,13 @@ the log records (through the SDK Logger, so they carry the resource, scope and t
 context like any other) and hands them to the exporter in batches. What does not fit is
 refused and counted by the caller: the request thread never waits here.
 
+That thread does in the background what the SDK would do on the request thread, so its
+CPU is the application's too. Attributes made by collection are already what the SDK's
+check would keep (strings, numbers, tuples of strings): they go into the record as they
+are instead of being checked and copied again (half the cost of a record). And while
+it keeps up, the thread lets the request threads in every few dozen records, so that a call
+does not wait for a whole batch (up to the interpreter's 5 ms switch interval).
+
 It replaces the SDK's BatchLogRecordProcessor for model data and keeps the meaning of its
 ``OTEL_BLRP_SCHEDULE_DELAY`` and ``OTEL_BLRP_MAX_EXPORT_BATCH_SIZE``; the bound counts rows
 (``OTEL_MODELDATA_MAX_QUEUE_ROWS``) instead of records, because one record may hold
@@ -20,14 +27,17 @@ belong to the parent, which writes them itself.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, Protocol, runtime_checkable
 
-from opentelemetry._logs import Logger
+from opentelemetry._logs import Logger, LogRecord
 from opentelemetry.context import Context, attach, detach, set_value
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs import Logger as SdkLogger
+from opentelemetry.sdk._logs import LogRecordLimits, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
@@ -51,6 +61,16 @@ FILL_SHARE: Final = 1 / 8
 #: Share of the schedule delay waited once the queue holds that many rows.
 SOON_SHARE: Final = 1 / 10
 _SUPPRESS_INSTRUMENTATION_KEY: Final = "suppress_instrumentation"
+#: Records the exporting thread makes between two chances it gives the request threads to run
+#: (a call that arrives meanwhile then waits for a few records, not for the whole batch). Not
+#: fewer: on a machine whose CPUs are busy, each chance may leave this thread off the CPU for
+#: a time slice of the scheduler's.
+YIELD_EVERY: Final = 32
+#: Gives up the GIL and the CPU for a moment (``sleep(0)`` where there is no ``sched_yield``).
+_let_others_run: Callable[[], None] = getattr(os, "sched_yield", lambda: time.sleep(0))
+#: Attribute values the SDK's check keeps as they are (tuples: of strings, see :func:`_checked`).
+_KEPT_TYPES: Final = frozenset({str, int, float, bool, tuple})
+_STRINGS: Final = frozenset({str})
 
 
 class Pending(NamedTuple):
@@ -97,6 +117,7 @@ class Handoff(LogRecordProcessor):
         self.soon_rows = max(int(batch_size * FILL_SHARE), 1)
         self.soon_delay = self.delay * SOON_SHARE
         self._logger: Logger | None = None
+        self._limits: LogRecordLimits | None = None
         self._reset(closed=False)
         after_fork_in_child(self._after_fork)
 
@@ -118,9 +139,15 @@ class Handoff(LogRecordProcessor):
         """The child starts empty: the rows queued before the fork are the parent's to write."""
         self._reset(closed=self._closed)
 
-    def bind(self, logger: Logger) -> None:
-        """The logger whose records come back here (it belongs to the provider this processor is on)."""
+    def bind(self, logger: Logger, limits: LogRecordLimits | None = None) -> None:
+        """The logger whose records come back here (it belongs to the provider this processor is on).
+
+        ``limits``: the provider's record limits. Records with attributes made by collection
+        are made here (see :func:`_checked`) when the limits are known; without them every
+        record takes the SDK's way (default limits read the environment, which may not parse).
+        """
         self._logger = logger
+        self._limits = limits
 
     @property
     def rows_queued(self) -> int:
@@ -257,21 +284,41 @@ class Handoff(LogRecordProcessor):
                 self._progress.notify_all()
 
     def _export(self, batch: list[Pending]) -> None:
-        assert self._logger is not None, "Handoff.bind() was not called"
+        logger = self._logger
+        assert logger is not None, "Handoff.bind() was not called"
+        limits = self._limits
+        sdk = logger if isinstance(logger, SdkLogger) else None
         emitted: list[Pending] = []
-        for item in batch:
+        for count, item in enumerate(batch, 1):
             try:
-                self._logger.emit(
-                    timestamp=item.timestamp,
-                    context=item.context,
-                    body=item.body,
-                    attributes=item.attributes,
-                    event_name=schema.EVENT_NAME,
-                )
+                if sdk is not None and limits is not None and _checked(item.attributes):
+                    record = LogRecord(
+                        timestamp=item.timestamp,
+                        context=item.context,
+                        body=item.body,
+                        attributes=item.attributes,
+                        event_name=schema.EVENT_NAME,
+                    )
+                    # The SDK's emit() passes a ReadWriteLogRecord to the processors as it is
+                    # (its annotation names the API record only).
+                    checked = _CheckedRecord(record, sdk.resource, sdk.instrumentation_scope, limits)
+                    sdk.emit(checked)  # type: ignore[arg-type]
+                else:
+                    logger.emit(
+                        timestamp=item.timestamp,
+                        context=item.context,
+                        body=item.body,
+                        attributes=item.attributes,
+                        event_name=schema.EVENT_NAME,
+                    )
                 emitted.append(item)
             except Exception:
                 _log.exception("otel_modeldata: could not make a log record of collected rows")
                 _count_drop(item, EMIT_FAILED)
+            if count % YIELD_EVERY == 0 and len(self._queue) < self.batch_size:
+                # Only while this thread keeps up: behind a full batch it takes its share of
+                # the GIL as before, so that a busy caller cannot starve it (and fill the queue).
+                _let_others_run()
         records, self._emitted = self._emitted, []
         if not records:
             return
@@ -281,6 +328,29 @@ class Handoff(LogRecordProcessor):
             _log.exception("otel_modeldata: the exporter raised")
             for item in emitted:
                 _count_drop(item, EXPORT_FAILED)
+
+
+class _CheckedRecord(ReadWriteLogRecord):
+    """A record whose attributes passed :func:`_checked`: kept as they are, not checked and copied again.
+
+    ``Logger.emit`` takes it as it is and hands it to every processor on the provider.
+    """
+
+    def __post_init__(self) -> None:
+        """Nothing to do: the SDK's own would rebuild the attributes (see :func:`_checked`)."""
+
+
+def _checked(attributes: Mapping[str, Any]) -> bool:
+    """Whether the SDK's attribute check would keep ``attributes`` unchanged: non-empty string
+    keys; values that are strings, numbers, booleans or tuples of strings. Collection makes
+    only such attributes; anything else takes the SDK's own check."""
+    values = attributes.values()
+    return (
+        _STRINGS.issuperset(map(type, attributes))
+        and "" not in attributes
+        and _KEPT_TYPES.issuperset(map(type, values))
+        and all(_STRINGS.issuperset(map(type, v)) for v in values if type(v) is tuple)
+    )
 
 
 def _count_drop(item: Pending, reason: str) -> None:

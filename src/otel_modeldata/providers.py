@@ -168,7 +168,8 @@ def _logger_provider(
     """
     destination = from_settings(settings)
     exporter = ModelDataLogExporter(settings, destination, Spooler.from_settings(settings, destination))
-    provider = LoggerProvider(resource=resource, shutdown_on_exit=False, log_record_limits=_no_limits())
+    limits = _no_limits()
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False, log_record_limits=limits)
     handoff = Handoff(
         exporter,
         max_rows=settings.max_queue_rows,
@@ -177,7 +178,7 @@ def _logger_provider(
         shutdown_millis=settings.shutdown_timeout_millis,
     )
     provider.add_log_record_processor(handoff)
-    handoff.bind(provider.get_logger(SCOPE))
+    handoff.bind(provider.get_logger(SCOPE), limits)
     return provider, exporter, handoff
 
 

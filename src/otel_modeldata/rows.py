@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .schema import PREDICTIONS
 
@@ -85,6 +85,8 @@ def _convert(
     *,
     parse_text: bool,
 ) -> Table:
+    if type(data) is list:  # the usual case, and none of the kinds tested below
+        return _sequence(data, designation, names, expected_rows)
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
             data = bytes(data).decode("utf-8")
@@ -120,6 +122,10 @@ def _parse_json(text: str | bytes | bytearray) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise UnsupportedInputError(f"text input is not JSON ({exc.__class__.__name__})") from exc
+
+
+#: Types of values that are one cell each (exact types: subclasses take the longer tests).
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
 def _is_scalar(value: Any) -> bool:
@@ -340,7 +346,10 @@ def _sequence(
     if not data:
         return Table(None, [])
     first = data[0]
-    if isinstance(first, Mapping):
+    kind = type(first)  # exact types first: the usual cases skip the slower tests below
+    if kind in _SCALARS:
+        return _vector(list(data), designation, names, expected_rows)
+    if kind is not list and isinstance(first, Mapping):
         return _records(data, names)
     if isinstance(first, list):
         # Copies: run() may preprocess its rows in place after they were collected.
