@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as _stats  # type: ignore[import-untyped]
 
 #: Proportion put in an empty bin so that PSI stays finite (the usual credit-scoring convention).
 PSI_EPSILON = 1e-4
@@ -104,7 +103,9 @@ def ks(ref: GridHistogram, cur: GridHistogram) -> KstestResult:
         return KstestResult(float("nan"), float("nan"))
     d = float(np.max(np.abs(ref.cdf() - cur.cdf())))
     en = round(n * m / (n + m))
-    return KstestResult(d, float(np.clip(_stats.kstwo.sf(d, en), 0.0, 1.0)))
+    from scipy import stats  # type: ignore[import-untyped]  # here: importing scipy takes a second
+
+    return KstestResult(d, float(np.clip(stats.kstwo.sf(d, en), 0.0, 1.0)))
 
 
 def wasserstein(ref: GridHistogram, cur: GridHistogram) -> float:
@@ -142,7 +143,9 @@ def chisquare(observed: Floats, expected_freq: Floats) -> ChisquareResult:
     if np.any(observed[~possible] > 0):
         return ChisquareResult(float("inf"), 0.0, dof)
     statistic = float(np.sum((observed[possible] - expected[possible]) ** 2 / expected[possible]))
-    return ChisquareResult(statistic, float(_stats.chi2.sf(statistic, dof)), dof)
+    from scipy import stats
+
+    return ChisquareResult(statistic, float(stats.chi2.sf(statistic, dof)), dof)
 
 
 def jensenshannon(p: Floats, q: Floats) -> float:

@@ -134,16 +134,7 @@ class BlobSource(Source):
         return sorted(found)
 
     def fetch(self, files: list[DataFile]) -> list[Path]:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=len(files),
-            unit="file",
-            desc="downloading",
-            file=sys.stderr,
-            disable=len(files) < PROGRESS_FROM or not sys.stderr.isatty(),
-        )
-        with bar, ThreadPoolExecutor(WORKERS) as pool:
+        with progress_bar(len(files), "downloading") as bar, ThreadPoolExecutor(WORKERS) as pool:
             paths = []
             for path in pool.map(self._cached, files):
                 bar.update()
@@ -264,6 +255,16 @@ def client_options() -> dict[str, Any]:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return {"transport": RequestsTransport(session=session, session_owner=True)}
+
+
+def progress_bar(total: int, what: str, show: bool | None = None) -> Any:
+    """A tqdm bar on stderr counting ``total`` files; ``show=None`` draws it only for long work
+    (:data:`PROGRESS_FROM` files or more) on a terminal, so pipes and logs get no bar."""
+    from tqdm import tqdm
+
+    if show is None:
+        show = total >= PROGRESS_FROM and sys.stderr.isatty()
+    return tqdm(total=total, unit="file", desc=what, file=sys.stderr, disable=not show)
 
 
 def in_parallel(work: Any, items: Iterable[Any]) -> list[Any]:
