@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from ..layout import ROOT_FOLDER, parse_file_name
+from ..layout import LEVELS, ROOT_FOLDER, is_data_file
 from ..settings import (
     AZURE_STORAGE_CONNECTION_STRING,
     STORAGE_CONNECTION_STRING,
@@ -92,7 +92,7 @@ class LocalSource(Source):
             return []
         found = []
         for entry in entries:
-            if entry.is_file() and parse_file_name(entry.name) is not None:
+            if entry.is_file() and is_data_file(entry.name, _designation(folder)):
                 stat = entry.stat()
                 found.append(DataFile(f"{folder}/{entry.name}", stat.st_size, str(stat.st_mtime_ns)))
         return sorted(found)
@@ -129,7 +129,7 @@ class BlobSource(Source):
         found = []
         for blob in self._container.list_blobs(name_starts_with=start):
             name = blob.name[len(start) :]
-            if "/" not in name and parse_file_name(name) is not None:
+            if "/" not in name and is_data_file(name, _designation(folder)):
                 found.append(DataFile(f"{folder}/{name}", blob.size, _etag(blob.etag)))
         return sorted(found)
 
@@ -163,6 +163,12 @@ class BlobSource(Source):
 
     def close(self) -> None:
         self._container.close()
+
+
+def _designation(folder: str) -> str:
+    """The designation level of a day folder's path."""
+    parts = folder.split("/")
+    return parts[LEVELS.index("designation")] if len(parts) > LEVELS.index("designation") else ""
 
 
 def _etag(value: object) -> str:
