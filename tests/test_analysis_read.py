@@ -203,3 +203,14 @@ def test_the_named_files_of_classic_signals_and_general_are_read(tmp_path: Path)
     assert analysis.read(tmp_path, model="m", designation="general")["note"].tolist() == ["ok"]
     days = analysis.partitions(tmp_path, model="m")
     assert days.set_index("designation")["rows"].to_dict() == {"general": 1, "signals": 3}
+
+
+def test_progress_is_drawn_on_stderr_only_when_asked_or_on_a_terminal(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    analysis.read(root, model="shop")
+    assert capsys.readouterr().err == ""  # stderr is no terminal here
+    analysis.read(root, model="shop", progress=True)
+    drawn = capsys.readouterr().err
+    assert "reading" in drawn
+    assert "6/6" in drawn  # every file of every day and version
