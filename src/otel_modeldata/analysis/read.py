@@ -108,10 +108,9 @@ def tables(
         read = parse.read_files(paths, stored, on_read=bar.update)
     schema = parse.unified_schema(read)
     if columns is not None:
-        headers = set(schema.names) | {n for p in paths for n in parse.header(p)}
-        unknown = [c for c in columns if c not in headers and c not in derived]
+        known = list(dict.fromkeys([*(n for p in paths for n in parse.header(p)), *derived]))
+        unknown = [c for c in columns if c not in known]
         if unknown:
-            known = list(dict.fromkeys([*(n for p in paths for n in parse.header(p)), *derived]))
             raise ValueError(f"no column {', '.join(map(repr, unknown))}; columns: {', '.join(known)}")
     return [
         _with_partition(parse.conform(t, schema), f, derived, columns)
