@@ -1,15 +1,17 @@
-"""Drift check throughput and peak memory, streamed, against scipy's exact tests and Evidently.
+"""Drift check throughput and peak memory, streamed from collected partitions, against scipy and Evidently.
 
-The current data is N rows x 20 numeric features and 3 categorical ones (3, 10 and 50 categories),
-generated in chunks of one "day" (``$day`` column) and handed to ``analysis.drift`` as an iterable,
-as ``drift`` does with ``analysis.read`` day by day. Reading the collected CSV files is not part of
-this figure (``analysis.read`` is another branch's work).
+The current data is N rows x 20 numeric features and 3 categorical ones (3, 10 and 50 categories)
+over 30 days, written as collected partitions in the collector's exact format (``_partitions``,
+shared with ``read_join.py``; ``--data`` keeps them for the next run). ``analysis.drift`` reads
+them day by day, as a user would: ``analysis.drift(baseline, {"source": root, "model": ...,
+"start": ..., "end": ...})``, so the time includes parsing the CSV files (only the baseline's
+columns are converted).
 
 Each size runs in a child process (this file with ``--child``) that loads the baseline JSON and
-reports its own peak RSS (``VmHWM``): the figure must not grow with the rows. Time is the time
-inside ``drift`` less the time spent generating the chunks.
+reports its own peak RSS (``VmHWM``): the figure must not grow with the rows (it follows the rows
+of one day). The baseline is 1 million training rows of the unshifted distribution.
 
-Anchors, each in a child on the same generated data held in memory: scipy's exact two-sample tests
+Anchors, each in a child on the same distribution held in memory: scipy's exact two-sample tests
 on the full arrays (``ks_2samp`` and ``wasserstein_distance`` per numeric feature, ``chisquare`` per
 categorical) on ``ANCHOR_ROWS`` reference and current rows; and, with ``--evidently PYTHON`` (an
 interpreter whose environment has evidently and pandas < 3, which this project's constraints do not
@@ -26,7 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,57 +37,47 @@ import pandas as pd
 
 NUMERIC = 20
 CATEGORIES = {"cat_a": 3, "cat_b": 10, "cat_c": 50}
-CHUNK_ROWS = 500_000
+MODEL = "drift_model"
 BASELINE_ROWS = 1_000_000
 ANCHOR_ROWS = 1_000_000
 #: Evidently's subsample: about 280 us per row here, so 200,000 rows take about a minute.
 EVIDENTLY_ROWS = 200_000
-#: Mean shift of num0 in the current data, in standard deviations: below the 0.1 threshold.
+#: Mean shift of f0 in the current data, in standard deviations: below the 0.1 threshold.
 SHIFT = 0.05
 
 
-def chunk(rng: np.random.Generator, rows: int, day: int, shift: float) -> pd.DataFrame:
+def chunk(rng: np.random.Generator, rows: int, shift: float) -> pd.DataFrame:
+    """Rows of the distribution ``_partitions`` writes: ``f<i>`` normal with scale 1 + i/10."""
     data: dict[str, Any] = {
-        f"num{i}": rng.normal(shift if i == 0 else 0.0, 1.0 + i / 10, rows) for i in range(NUMERIC)
+        f"f{i}": rng.normal(shift if i == 0 else 0.0, 1.0 + i / 10, rows) for i in range(NUMERIC)
     }
     for name, size in CATEGORIES.items():
         labels = np.array([f"{name}_{k}" for k in range(size)], dtype=object)
         data[name] = labels[rng.integers(0, size, rows)]
-    data["$day"] = np.full(rows, np.datetime64("2026-11-01") + np.timedelta64(day, "D"))
     return pd.DataFrame(data)
-
-
-def chunks(rows: int, size: int, shift: float, spent: list[float]) -> Iterator[pd.DataFrame]:
-    """Chunks of ``size`` rows, one day each; the time spent making them is added to ``spent[0]``."""
-    rng = np.random.default_rng(2)
-    for day, start in enumerate(range(0, rows, size)):
-        began = time.perf_counter()
-        frame = chunk(rng, min(size, rows - start), day, shift)
-        spent[0] += time.perf_counter() - began
-        yield frame
 
 
 def child(spec: dict[str, Any]) -> None:
     if spec["what"] == "ours":
         from otel_modeldata import analysis
 
-        spent = [0.0]
         began = time.perf_counter()
-        result = analysis.drift(spec["baseline"], chunks(spec["rows"], spec["chunk"], SHIFT, spent))
-        seconds = time.perf_counter() - began - spent[0]
+        current = {"source": spec["root"], "model": MODEL, "start": spec["start"], "end": spec["end"]}
+        result = analysis.drift(spec["baseline"], current)
+        seconds = time.perf_counter() - began
         drifted = result.drifted_features
     elif spec["what"] == "scipy":
         from scipy import stats
 
         rng = np.random.default_rng(3)
-        ref, cur = chunk(rng, spec["rows"], 0, 0.0), chunk(rng, spec["rows"], 0, SHIFT)
+        ref, cur = chunk(rng, spec["rows"], 0.0), chunk(rng, spec["rows"], SHIFT)
         began = time.perf_counter()
         drifted = []
         for i in range(NUMERIC):
-            a, b = ref[f"num{i}"].to_numpy(), cur[f"num{i}"].to_numpy()
+            a, b = ref[f"f{i}"].to_numpy(), cur[f"f{i}"].to_numpy()
             stats.ks_2samp(a, b)
             if stats.wasserstein_distance(a, b) / a.std() >= 0.1:
-                drifted.append(f"num{i}")
+                drifted.append(f"f{i}")
         for name in CATEGORIES:
             expected = ref[name].value_counts()
             observed = cur[name].value_counts().reindex(expected.index, fill_value=0)
@@ -95,8 +88,8 @@ def child(spec: dict[str, Any]) -> None:
         from evidently.presets import DataDriftPreset
 
         rng = np.random.default_rng(3)
-        ref = chunk(rng, spec["rows"], 0, 0.0).drop(columns="$day")
-        cur = chunk(rng, spec["rows"], 0, SHIFT).drop(columns="$day")
+        ref = chunk(rng, spec["rows"], 0.0)
+        cur = chunk(rng, spec["rows"], SHIFT)
         began = time.perf_counter()
         snapshot = Report([DataDriftPreset()]).run(current_data=cur, reference_data=ref)
         seconds = time.perf_counter() - began
@@ -132,6 +125,11 @@ def run_child(spec: dict[str, Any], python: str = sys.executable) -> dict[str, A
     return report
 
 
+def _load() -> str:
+    """The load averages (1, 5, 15 minutes), as ``uptime`` shows them."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     import _bench
 
@@ -140,6 +138,9 @@ def main() -> None:
         parser.add_argument(
             "--evidently", metavar="PYTHON", help="interpreter with evidently, for its anchor"
         )
+        parser.add_argument(
+            "--data", type=Path, help="keep the generated files in this folder and reuse them when there"
+        )
 
     args = _bench.options(__doc__.splitlines()[0], extra)
     rows = 200_000 if args.quick else args.rows
@@ -147,11 +148,19 @@ def main() -> None:
     _bench.header(
         f"drift: {rows:,} current rows x {NUMERIC} numeric + {len(CATEGORIES)} categorical", args.quick
     )
+    import _partitions
+
     from otel_modeldata import analysis
 
+    shape = _partitions.Shape(MODEL, numeric=NUMERIC, categories=CATEGORIES, shift=SHIFT)
+    days = {
+        "start": _partitions.START.isoformat(),
+        "end": (_partitions.START + timedelta(days=shape.days - 1)).isoformat(),
+    }
+    print(f"   load before: {_load()}")
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
-        training = chunk(np.random.default_rng(1), min(BASELINE_ROWS, rows), 0, 0.0).drop(columns="$day")
+        training = chunk(np.random.default_rng(1), min(BASELINE_ROWS, rows), 0.0)
         path = os.path.join(folder, "baseline.json")
         analysis.baseline(training).save(path)
         print(
@@ -160,8 +169,11 @@ def main() -> None:
         )
         del training
         sizes = [rows // 10, rows]
-        size = min(CHUNK_ROWS, rows // 40)  # at least 4 chunks in the small run
-        results = [run_child({"what": "ours", "rows": n, "chunk": size, "baseline": path}) for n in sizes]
+        results = []
+        for n in sizes:
+            root = (args.data or Path(folder)) / f"rows-{n}"
+            _partitions.ensure(root, n, shape)
+            results.append(run_child({"what": "ours", "root": str(root), "baseline": path, **days}))
     anchor = run_child({"what": "scipy", "rows": anchor_rows})
     evidently_rows = min(EVIDENTLY_ROWS, rows)
     evidently = (
@@ -169,7 +181,7 @@ def main() -> None:
     )
     table_rows = [
         [
-            f"ours, streamed, {n:,} rows",
+            f"ours, read day by day, {n:,} rows",
             f"{r['seconds']:.1f}",
             f"{r['seconds'] / n * 1e9:,.0f}",
             f"{r['peak_mb']:.0f}",
@@ -194,7 +206,8 @@ def main() -> None:
             ]
         )
     _bench.table(table_rows, ["variant", "seconds", "ns per row", "peak RSS MB"])
-    print(f"   chunks (days) of {size:,} rows; drifted (num0 shifted {SHIFT} sd): {results[-1]['drifted']}")
+    print(f"   load after:  {_load()}")
+    print(f"   {shape.days} days; drifted (f0 shifted {SHIFT} sd): {results[-1]['drifted']}")
     ratio = results[-1]["peak_mb"] / results[0]["peak_mb"]
     print(f"   peak RSS ratio, {sizes[-1]:,} rows over {sizes[0]:,}: {ratio:.2f}")
     ours = results[-1]["seconds"] / sizes[-1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import pytest
@@ -104,3 +105,26 @@ def test_missing_keys_are_refused(root: Path) -> None:
         analysis.join(inputs, day_one(root, "predictions").drop(columns="$row_index"))
     with pytest.raises(ValueError, match="how must be"):
         analysis.join(inputs, inputs, how="outer")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("how", ["left", "inner"])
+@pytest.mark.parametrize("labels", [True, False])
+def test_join_to_writes_the_rows_of_join_day_by_day(
+    root: Path, tmp_path: Path, how: Literal["left", "inner"], labels: bool
+) -> None:
+    """Every day, the schema change and the empty column included: the same rows, values and columns."""
+    read = {d: analysis.read(root, model="shop", designation=d) for d in ("inputs", "predictions", "labels")}
+    expected = analysis.join(read["inputs"], read["predictions"], read["labels"] if labels else None, how=how)
+    written = analysis.join_to(tmp_path / "joined.parquet", root, model="shop", labels=labels, how=how)
+    got = pd.read_parquet(tmp_path / "joined.parquet")
+    assert written == len(got) == len(expected) > 0
+    pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), check_dtype=False)
+    if labels:
+        assert got["label"].notna().sum() == 2
+
+
+def test_join_to_csv_reads_back_like_read(root: Path, tmp_path: Path) -> None:
+    written = analysis.join_to(tmp_path / "joined.csv", root, model="shop", version="1", start=DAY1, end=DAY1)
+    back = pd.read_csv(tmp_path / "joined.csv", keep_default_na=False, na_values=[""])
+    assert written == len(back) == 6
+    assert sorted(back["score"].dropna().tolist()) == sorted(n / 2 for call in CALLS for _, n, *_ in call)

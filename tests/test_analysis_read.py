@@ -10,11 +10,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
+import otel_modeldata
 from _analysis_data import CALLS, DAY1, DAY2, DAY3, FAILING, TEXTS, collect_shop
-from otel_modeldata import analysis
+from otel_modeldata import ModelDataCollector, analysis
 from otel_modeldata.csvfmt import RowContext, RowWriter, header_line
 from otel_modeldata.layout import Identity, parse_file_name, partition_folder
 from otel_modeldata.policy import guard, unguard
+
+from csvfiles import LocalStore
 
 #: Day 1's rows in call order: the two calls, then the failed one.
 DAY1_ROWS = [row for call in CALLS for row in call] + FAILING
@@ -174,3 +177,40 @@ def test_a_fraction_after_many_integers_makes_the_column_float(tmp_path: Path) -
     frame = analysis.read(tmp_path, model="late")
     assert str(frame["v"].dtype) == "float64"
     assert frame["v"].iloc[-1] == 1.5
+
+
+def test_the_named_files_of_classic_signals_and_general_are_read(tmp_path: Path) -> None:
+    """The classic ``signals`` and ``general`` collectors name their files ``<collection_name>.csv``."""
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("OTEL_MODELDATA_LOCAL_DIR", raising=False)
+        env.setattr(otel_modeldata.providers, "_stopped", None)
+        handle = LocalStore(tmp_path).configure()
+        try:
+            ModelDataCollector("m", "signals", ["latency"], collection_name="latency").collect([[12], [13]])
+            ModelDataCollector("m", "signals", ["latency"]).collect([[14]])
+            ModelDataCollector("m", "general", ["note"], collection_name="notes").collect([["ok"]])
+            assert handle.force_flush()
+        finally:
+            handle.shutdown()
+    assert {p.name for p in (tmp_path / "modeldata").rglob("*.csv")} == {
+        "latency.csv",
+        "data.csv",
+        "notes.csv",
+    }
+    signals = analysis.read(tmp_path, model="m", designation="signals")
+    assert sorted(signals["latency"].tolist()) == [12, 13, 14]
+    assert sorted(Path(f).name for f in signals["$file"]) == ["data.csv", "latency.csv", "latency.csv"]
+    assert analysis.read(tmp_path, model="m", designation="general")["note"].tolist() == ["ok"]
+    days = analysis.partitions(tmp_path, model="m")
+    assert days.set_index("designation")["rows"].to_dict() == {"general": 1, "signals": 3}
+
+
+def test_progress_is_drawn_on_stderr_only_when_asked_or_on_a_terminal(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    analysis.read(root, model="shop")
+    assert capsys.readouterr().err == ""  # stderr is no terminal here
+    analysis.read(root, model="shop", progress=True)
+    drawn = capsys.readouterr().err
+    assert "reading" in drawn
+    assert "6/6" in drawn  # every file of every day and version

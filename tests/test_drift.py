@@ -136,13 +136,14 @@ def test_read_arguments_are_read_one_day_at_a_time(
         "end": date(2026, 11, 3),
     }
     result = analysis.drift(trained, arguments)
+    # ``read`` includes ``end``: each read is one day, never the next one too.
     assert [(c["start"], c["end"]) for c in calls] == [
-        (date(2026, 11, 1), date(2026, 11, 2)),
-        (date(2026, 11, 2), date(2026, 11, 3)),
+        (date(2026, 11, 1), date(2026, 11, 1)),
+        (date(2026, 11, 2), date(2026, 11, 2)),
         (date(2026, 11, 3), date(2026, 11, 3)),
     ]
     assert all(c["model"] == "m" and c["designation"] == "predictions" for c in calls)
-    assert set(calls[0]["columns"]) == set(trained.features)
+    assert set(calls[0]["columns"]) == {*trained.features, "$day"}
     assert result["num0"].values == ROWS
     assert result.drifted_features == ["colour"]
     assert len(result.daily) == DAYS * len(trained.features)

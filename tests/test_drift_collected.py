@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,8 @@ from click.testing import CliRunner
 import otel_modeldata
 from otel_modeldata import analysis
 from otel_modeldata.cli import main
+from otel_modeldata.csvfmt import RowContext, RowWriter, header_line
+from otel_modeldata.layout import Identity, partition_folder
 
 ROWS = 2_000
 
@@ -60,3 +62,22 @@ def test_drift_of_collected_inputs_sets_the_exit_status(
     assert result.exit_code == status, result.output
     drifted = {f["feature"]: f["drifted"] for f in json.loads(report.read_text())["features"]}
     assert drifted == {"x": bool(status), "zone": False}
+
+
+def test_drift_read_day_by_day_counts_each_row_once_and_gives_the_days(tmp_path: Path) -> None:
+    """Each day's read is that day alone (``read`` includes ``end``), with its ``$day`` for the series."""
+    days = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
+    rng = np.random.default_rng(3)
+    for number, day in enumerate(days):
+        ctx = RowContext(
+            f"c{number}", f"{day.isoformat()}T12:00:00.000000Z", "s/g/w", "svc", "m", "1", "r", "", ""
+        )
+        writer = RowWriter()
+        writer.write([[float(v)] for v in rng.normal(size=100 * (number + 1))], 1, ctx)
+        folder = tmp_path / "modeldata" / partition_folder(Identity(), "m", "1", "inputs", day)
+        folder.mkdir(parents=True)
+        (folder / "data.csv").write_bytes(header_line(["x"]) + writer.payload())
+    base = analysis.baseline(pd.DataFrame({"x": rng.normal(size=1_000)}))
+    result = analysis.drift(base, {"source": tmp_path, "model": "m", "start": days[0], "end": days[-1]})
+    assert result.rows == 100 + 200 + 300
+    assert sorted(set(result.daily["day"])) == days

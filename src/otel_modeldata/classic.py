@@ -27,7 +27,7 @@ from .context import (
     user_id,
 )
 from .csvfmt import Timestamps
-from .layout import Identity, InvalidNameError, check_name
+from .layout import NAMED_FILE_DESIGNATIONS, Identity, InvalidNameError, check_name
 from .providers import Runtime, runtime
 from .settings import DEFAULT_MODEL_VERSION, Settings
 from .stats import STATS
@@ -38,7 +38,7 @@ _log = logging.getLogger("otel_modeldata")
 CLASSIC_DEFAULT: Final = "default"
 DEFAULT_WORKSPACE: Final = "default/default/default"
 #: Designations whose files the classic package named ``<collection_name>.csv``.
-NAMED_COLLECTIONS: Final = frozenset({"signals", "general"})
+NAMED_COLLECTIONS: Final = NAMED_FILE_DESIGNATIONS
 
 _KEYS: Final = schema.CLASSIC_CORRELATION_KEYS
 _WIDTH: Final = len(_KEYS)

@@ -21,15 +21,15 @@ import click
 
 from .analysis.drift_cli import baseline_command, drift_command
 from .analysis.find import UnknownModelError, find_files
-from .analysis.read import Query, connect, query, scan, select
+from .analysis.read import Query, query, read_table, select
 from .analysis.sources import Source, SourceError, open_source
 from .layout import parse_partition
 from .schema import INPUTS, PREDICTIONS
 from .settings import ConfigurationError
 
 if TYPE_CHECKING:
-    import duckdb
     import pandas as pd
+    import pyarrow as pa
 
 F = TypeVar("F", bound=Callable[..., Any])
 LABELS = "labels"
@@ -44,6 +44,13 @@ class Failure(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"otel-modeldata: {self.format_message()}", err=True)
+
+
+PROGRESS = click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar on stderr while reading many files (default: only when stderr is a terminal).",
+)
 
 
 @click.group()
@@ -80,6 +87,7 @@ def selection(*, designation: bool = True, model_required: bool = True) -> Calla
 def failures() -> Iterator[None]:
     """Known errors as one line on stderr and exit status 2, instead of a traceback."""
     import duckdb
+    import pyarrow as pa
 
     try:
         yield
@@ -87,6 +95,9 @@ def failures() -> Iterator[None]:
         # The reader of stdout (``| head``) has gone: stop quietly, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(0) from None
+    except pa.ArrowException as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise Failure(f"cannot read the files: {first}") from exc
     except (UnknownModelError, SourceError, ConfigurationError, ValueError, OSError) as exc:
         raise Failure(str(exc)) from exc
     except duckdb.Error as exc:
@@ -140,19 +151,20 @@ def ls(
     type=click.Path(dir_okay=False, path_type=Path),
     help="File to write: .parquet for Parquet, anything else CSV (default: CSV on stdout).",
 )
-def read_command(output: Path | None, **options: Any) -> None:
+@PROGRESS
+def read_command(output: Path | None, progress: bool | None, **options: Any) -> None:
     """The rows of a model's designation over a range of days, as CSV or Parquet."""
     with failures():
         asked = query(
             **{k: options[k] for k in ("model", "designation", "version", "webservice", "start", "end")}
         )
         opened = open_source(options["source"])
-        connection = connect()
         try:
-            relation = _relation(connection, opened, asked)
-            rows = _write(relation, output)
+            table = read_table(opened, asked, progress=progress)
+            if table is None:
+                raise _empty(opened, asked)
+            rows = _write(table, output)
         finally:
-            connection.close()
             opened.close()
     _done(rows, asked.describe(), output)
 
@@ -185,12 +197,22 @@ main.add_command(read_command, "export")
     type=click.Path(dir_okay=False, path_type=Path),
     help="File to write: .parquet for Parquet, anything else CSV (default: CSV on stdout).",
 )
+@PROGRESS
 def join_command(
-    labels: bool, labels_window_days: int, how: str, output: Path | None, **options: Any
+    labels: bool,
+    labels_window_days: int,
+    how: str,
+    output: Path | None,
+    progress: bool | None,
+    **options: Any,
 ) -> None:
-    """Inputs with their predictions (and labels), matched on correlation id and row index."""
+    """Inputs with their predictions (and labels), matched on correlation id and row index.
+
+    Into a file (``-o``), day by day, so memory follows one day's rows (``analysis.join_to``).
+    """
     from .analysis.join import join
     from .analysis.read import read
+    from .analysis.stream import join_to
 
     where = {k: options[k] for k in ("model", "version", "webservice", "start", "end")}
     with failures():
@@ -199,10 +221,22 @@ def join_command(
         try:
             if not select(opened, asked):
                 raise _empty(opened, asked)
-            inputs = read(opened, designation=INPUTS, **where)
-            predictions = read(opened, designation=PREDICTIONS, **where)
-            if predictions.empty:
+            if not select(opened, query(designation=PREDICTIONS, **where)):
                 raise Failure(f"no predictions for {asked.describe()} in {opened.description}")
+            if output is not None:
+                written = join_to(
+                    output,
+                    opened,
+                    **where,
+                    labels=labels,
+                    how="inner" if how == "inner" else "left",
+                    labels_window_days=labels_window_days,
+                    progress=progress,
+                )
+                click.echo(f"wrote {written} rows (joined {asked.describe()}) to {output}")
+                return
+            inputs = read(opened, designation=INPUTS, **where, progress=progress)
+            predictions = read(opened, designation=PREDICTIONS, **where, progress=progress)
             found = None
             if labels:
                 # Labels arrive after their predictions: look as far as the window reaches.
@@ -219,14 +253,6 @@ def join_command(
             opened.close()
         _write_frame(joined, output)
     _done(len(joined), f"joined {asked.describe()}", output)
-
-
-def _relation(connection: duckdb.DuckDBPyConnection, source: Source, asked: Query) -> duckdb.DuckDBPyRelation:
-    """The lazy relation of ``asked``; a range without files is an error here (not in the API)."""
-    files = select(source, asked)
-    if not files:
-        raise _empty(source, asked)
-    return scan(connection, source, files, asked)
 
 
 def _empty(source: Source, asked: Query) -> Failure:
@@ -247,12 +273,12 @@ def _check_model(source: Source, asked: Query) -> None:
         raise UnknownModelError(asked.model, found, source.description)
 
 
-def _write(relation: duckdb.DuckDBPyRelation, output: Path | None) -> int:
-    """Stream ``relation`` to ``output`` (or CSV on stdout); the number of rows written."""
+def _write(table: pa.Table, output: Path | None) -> int:
+    """Write ``table`` to ``output`` (or CSV on stdout) a batch at a time; the number of rows written."""
     import pyarrow.csv
     import pyarrow.parquet
 
-    reader = relation.to_arrow_reader()
+    reader = table.to_reader()
     rows = 0
     if output is not None and output.suffix.lower() in PARQUET_SUFFIXES:
         with pyarrow.parquet.ParquetWriter(output, reader.schema) as writer:
@@ -273,14 +299,9 @@ def _write(relation: duckdb.DuckDBPyRelation, output: Path | None) -> int:
 
 
 def _write_frame(frame: pd.DataFrame, output: Path | None) -> None:
-    import duckdb
+    import pyarrow as pa
 
-    connection = duckdb.connect()
-    try:
-        connection.register("frame", frame)
-        _write(connection.sql("SELECT * FROM frame"), output)
-    finally:
-        connection.close()
+    _write(pa.Table.from_pandas(frame, preserve_index=False), output)
 
 
 def _done(rows: int, what: str, output: Path | None) -> None:

@@ -124,6 +124,9 @@ LEVELS: Final = (
     "day",
 )
 _FILE_NAME: Final = re.compile(rf"{DATA_STEM}(?:_([0-9a-f]{{8}}))?(?:_([1-9][0-9]*))?\.csv")
+#: Designations whose files a classic collector names after its ``collection_name`` (the stem).
+NAMED_FILE_DESIGNATIONS: Final = frozenset({"signals", "general"})
+_NAMED_FILE: Final = re.compile(r"[^.].*\.csv")
 
 
 class Partition(NamedTuple):
@@ -179,6 +182,18 @@ def parse_file_name(name: str) -> tuple[str | None, int] | None:
         return None
     tag, part = match.groups()
     return tag, int(part or 0)
+
+
+def is_data_file(name: str, designation: str) -> bool:
+    """Whether a file of a ``designation`` day folder holds its rows.
+
+    ``data*.csv`` as :func:`parse_file_name` reads it; in the ``signals`` and ``general``
+    folders also ``<collection_name>.csv`` and its siblings, which the classic collector writes.
+    Names starting with a dot (files being written, cache stamps) never are.
+    """
+    if parse_file_name(name) is not None:
+        return True
+    return designation in NAMED_FILE_DESIGNATIONS and _NAMED_FILE.fullmatch(name) is not None
 
 
 def parse_partition(path: str) -> Partition:

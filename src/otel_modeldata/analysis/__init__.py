@@ -15,6 +15,7 @@ from .performance import performance, plot_performance
 from .read import read
 from .result import DriftResult, FeatureDrift
 from .sources import SourceError
+from .stream import join_to
 
 __all__ = [
     "Baseline",
@@ -29,6 +30,7 @@ __all__ = [
     "baseline",
     "drift",
     "join",
+    "join_to",
     "partitions",
     "performance",
     "plot_performance",

@@ -117,7 +117,9 @@ def _read_by_day(baseline: Baseline, arguments: ReadArguments) -> Iterator[pd.Da
     """``analysis.read`` once per day of ``start``..``end``, keeping the rows of that ``$day`` only,
     so it does not matter whether ``read`` takes ``end`` as inclusive; one read without them."""
     arguments = dict(arguments)
-    arguments.setdefault("columns", list(baseline.features))
+    # ``$day`` too: to keep each read's own day, and for the per-day series.
+    columns = list(arguments.get("columns") or baseline.features)
+    arguments["columns"] = columns if "$day" in columns else [*columns, "$day"]
     start, end = arguments.pop("start", None), arguments.pop("end", None)
     if start is None or end is None:
         yield read_frame({**arguments, "start": start, "end": end})
@@ -126,7 +128,8 @@ def _read_by_day(baseline: Baseline, arguments: ReadArguments) -> Iterator[pd.Da
     low, high = pd.Timestamp(start), pd.Timestamp(end)
     for day in pd.date_range(low.normalize(), high.normalize(), freq="D"):
         first, last = max(low, day), min(high, day + timedelta(days=1))
-        window = (first.date(), last.date()) if as_dates else (first.to_pydatetime(), last.to_pydatetime())
+        # ``read`` includes ``end``: a day's read of dates is that day alone, not the next one too.
+        window = (day.date(), day.date()) if as_dates else (first.to_pydatetime(), last.to_pydatetime())
         frame = read_frame({**arguments, "start": window[0], "end": window[1]})
         if "$day" in frame.columns and len(frame):
             frame = frame[pd.to_datetime(frame["$day"]).dt.normalize() == day]

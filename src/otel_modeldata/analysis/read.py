@@ -1,29 +1,36 @@
 """``read``: the rows of one model and designation over a range of days, typed, as one DataFrame.
 
-DuckDB reads every part of every day in one ``read_csv`` over the list of files: a streaming,
-multi-threaded scan that aligns the files' columns by name, types each column once for all
-files, and reads only the columns asked for. The options are the README's DuckDB recipe, so NaN
-and infinities are floats, ``""`` stays apart from ``None`` and 64-bit integers are exact.
+The files are parsed by pyarrow's CSV reader (:mod:`.parse`): in parallel, each in blocks on
+several threads, every column typed from all its values, then aligned by name. pyarrow and not
+DuckDB, measured on this project's files (1 M rows, 2 cores, ``benchmarks/read_join.py``):
+DuckDB's ``read_csv`` took 23 to 26 CPU seconds over the inputs with ``union_by_name`` (which
+every schema change needs) and 7.2 without it, against 2.3 to 3.4 for pyarrow (one thread) and
+2.3 to 3.9 for pandas; typing from every value (``sample_size = -1``) cost DuckDB a full extra
+pass, where pyarrow's reader retypes a column when a later block needs it. pandas and pyarrow
+parse at the same CPU cost per row here, so reading is not faster than pandas on a loaded 2-core
+machine; what it gives is the collector's types and ``join_to``'s bounded memory. See
+docs/analysis.md for the figures.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Final
 
 from ..layout import ANY, LEVELS
-from ..policy import FORMULA_TRIGGERS, GUARD_MARK
-from ..schema import CORRELATION_COLUMNS, INPUTS, SPAN_ID_COLUMN, TIMESTAMP_COLUMN, TRACE_ID_COLUMN
+from ..schema import INPUTS, TIMESTAMP_COLUMN
+from . import parse
 from .find import DateLike, UnknownModelError, find_files, models, to_date
-from .sources import DataFile, Source, open_source
+from .sources import DataFile, Source, open_source, progress_bar
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
+    import pyarrow as pa
 
 TIMESTAMP: Final = TIMESTAMP_COLUMN
 #: Partition fields added to the rows, from the file's path.
@@ -31,17 +38,8 @@ DAY: Final = "$day"
 FILE: Final = "$file"
 MODEL_VERSION: Final = "$model_version"
 WEBSERVICE: Final = "$webservice"
-
-#: The date and time types are left out: they would take a column whose first value is ``Inf`` for a date.
-TYPE_CANDIDATES: Final = ("BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR")
-#: Columns typed by name, whatever the sniffer would guess from their first values.
-TYPES: Final = {TIMESTAMP: "TIMESTAMPTZ", TRACE_ID_COLUMN: "VARCHAR", SPAN_ID_COLUMN: "VARCHAR"}
-#: The files' dialect, given rather than sniffed: a sniffer that guessed would skip the lines of a
-#: damaged file instead of failing on them.
+#: The files' dialect for DuckDB (which counts rows for ``partitions``), given rather than sniffed.
 DIALECT: Final = "header = true, delim = ',', quote = '\"', escape = '\"', skip = 0"
-_PATH: Final = "$otel_modeldata_path"
-#: A guarded cell: apostrophes, then a character a spreadsheet would run (``policy.needs_guard``).
-_GUARDED: Final = "^" + re.escape(GUARD_MARK) + "+[" + re.escape("".join(FORMULA_TRIGGERS)) + "]"
 
 
 @dataclass(frozen=True)
@@ -93,58 +91,76 @@ def select(source: Source, asked: Query) -> list[DataFile]:
     return files
 
 
-def scan(
-    connection: duckdb.DuckDBPyConnection,
+def tables(
     source: Source,
     files: list[DataFile],
     asked: Query,
-    columns: list[str] | None = None,
-) -> duckdb.DuckDBPyRelation:
-    """A lazy relation over ``files``: typed columns, guard undone, partition fields added."""
-    paths = [str(p) for p in source.fetch(files)]
-    options = ", ".join(
-        (
-            DIALECT,
-            "union_by_name = true",
-            # Type each column from every value: from a sample, a column of integers whose later
-            # values have fractions is read as BIGINT and 1.5 silently becomes 2.
-            "sample_size = -1",
-            "allow_quoted_nulls = false",
-            f"auto_type_candidates = [{', '.join(map(literal, TYPE_CANDIDATES))}]",
-            "types = {" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in TYPES.items()) + "}",
-            f"filename = {literal(_PATH)}",
-        )
-    )
-    relation = connection.sql(f"SELECT * FROM read_csv($files, {options})", params={"files": paths})  # noqa: S608
-    skip = len(str(source.base).rstrip(os.sep)) + 2
-    relative = f"substr({identifier(_PATH)}, {skip})"
-    folder = f"regexp_extract({identifier(_PATH)}, '(\\d{{4}}/\\d{{2}}/\\d{{2}})/[^/]+$', 1)"
-    derived = {
-        DAY: f"strptime({folder}, '%Y/%m/%d')::DATE",
-        FILE: relative,
+    columns: Sequence[str] | None = None,
+    *,
+    progress: bool | None = None,
+) -> list[pa.Table]:
+    """One table per file of ``files``, all of one schema: typed columns, partition fields added.
+
+    ``columns`` chooses the columns (stored or partition fields) and their order; an unknown one
+    is refused with the list of columns there are.
+    """
+    paths = source.fetch(files)
+    derived = derived_columns(asked)
+    stored = None if columns is None else [c for c in columns if c not in derived]
+    with progress_bar(len(paths), "reading", progress) as bar:
+        read = parse.read_files(paths, stored, on_read=bar.update)
+    schema = parse.unified_schema(read)
+    if columns is not None:
+        known = list(dict.fromkeys([*(n for p in paths for n in parse.header(p)), *derived]))
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            raise ValueError(f"no column {', '.join(map(repr, unknown))}; columns: {', '.join(known)}")
+    return [
+        _with_partition(parse.conform(t, schema), f, derived, columns)
+        for t, f in zip(read, files, strict=True)
+    ]
+
+
+def derived_columns(asked: Query) -> list[str]:
+    """The partition fields added to the rows: the day and file, and the levels left open."""
+    return [
+        DAY,
+        FILE,
+        *([MODEL_VERSION] if asked.version is None else []),
+        *([WEBSERVICE] if asked.webservice is None else []),
+    ]
+
+
+def _with_partition(
+    table: pa.Table, file: DataFile, derived: list[str], columns: Sequence[str] | None
+) -> pa.Table:
+    import pyarrow as pa
+
+    parts = file.name.split("/")
+    year, month, day = (int(p) for p in parts[len(LEVELS) - 3 : len(LEVELS)])
+    values = {
+        DAY: pa.scalar(datetime(year, month, day), pa.timestamp("us")),
+        FILE: pa.scalar(file.name, pa.string()),
+        MODEL_VERSION: pa.scalar(parts[LEVELS.index("version")], pa.string()),
+        WEBSERVICE: pa.scalar(parts[LEVELS.index("webservice")], pa.string()),
     }
-    if asked.version is None:
-        derived[MODEL_VERSION] = f"split_part({relative}, '/', {LEVELS.index('version') + 1})"
-    if asked.webservice is None:
-        derived[WEBSERVICE] = f"split_part({relative}, '/', {LEVELS.index('webservice') + 1})"
-    stored = {c: str(t) for c, t in zip(relation.columns, relation.types, strict=True) if c != _PATH}
-    wanted = list(stored) + list(derived) if columns is None else list(columns)
-    unknown = [c for c in wanted if c not in stored and c not in derived]
-    if unknown:
-        raise ValueError(
-            f"no column {', '.join(map(repr, unknown))}; columns: {', '.join([*stored, *derived])}"
-        )
-    expressions = []
-    for column in wanted:
-        if column in derived:
-            expressions.append(f"{derived[column]} AS {identifier(column)}")
-        elif stored[column] == "VARCHAR" and column not in CORRELATION_COLUMNS:
-            name = identifier(column)
-            guarded = f"regexp_matches({name}, {literal(_GUARDED)})"
-            expressions.append(f"CASE WHEN {guarded} THEN substr({name}, 2) ELSE {name} END AS {name}")
-        else:
-            expressions.append(identifier(column))
-    return relation.project(", ".join(expressions))
+    rows = len(table)
+    added = {name: pa.repeat(values[name], rows) for name in derived}
+    names = [*table.column_names, *derived] if columns is None else list(columns)
+    arrays = [table.column(n) if n in table.column_names else added[n] for n in names]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def read_table(
+    source: Source, asked: Query, columns: Sequence[str] | None = None, *, progress: bool | None = None
+) -> pa.Table | None:
+    """The rows of ``asked`` as one Arrow table; ``None`` when the range has no files."""
+    import pyarrow as pa
+
+    files = select(source, asked)
+    if not files:
+        return None
+    return pa.concat_tables(tables(source, files, asked, columns, progress=progress))
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -168,6 +184,7 @@ def read(
     end: DateLike | None = None,
     webservice: str | None = None,
     columns: list[str] | None = None,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """The rows of ``model``'s ``designation`` on the days from ``start`` to ``end`` (both included).
 
@@ -176,24 +193,22 @@ def read(
     ``version=None`` reads every version (and adds ``$model_version``); ``webservice=None`` every
     service (and adds ``$webservice``). ``$day`` and ``$file`` say where each row was read.
     A range without files gives an empty DataFrame; a model the source lacks raises
-    :class:`UnknownModelError`, which lists the models found.
+    :class:`UnknownModelError`, which lists the models found. ``progress``: a bar on stderr
+    while reading and downloading many files; ``None`` draws it only when stderr is a terminal.
     """
     import pandas as pd
 
     asked = query(model, designation, version, webservice, start, end)
     opened = open_source(source)
     try:
-        files = select(opened, asked)
-        if not files:
-            return pd.DataFrame(columns=columns)
-        connection = connect()
-        try:
-            return scan(connection, opened, files, asked, columns).df()
-        finally:
-            connection.close()
+        table = read_table(opened, asked, columns, progress=progress)
     finally:
         if opened is not source:
             opened.close()
+    if table is None:
+        return pd.DataFrame(columns=columns)
+    frame: pd.DataFrame = table.to_pandas(self_destruct=True, split_blocks=True)
+    return frame
 
 
 def identifier(name: str) -> str:

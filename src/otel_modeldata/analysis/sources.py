@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from ..layout import ROOT_FOLDER, parse_file_name
+from ..layout import LEVELS, ROOT_FOLDER, is_data_file
 from ..settings import (
     AZURE_STORAGE_CONNECTION_STRING,
     STORAGE_CONNECTION_STRING,
@@ -92,7 +92,7 @@ class LocalSource(Source):
             return []
         found = []
         for entry in entries:
-            if entry.is_file() and parse_file_name(entry.name) is not None:
+            if entry.is_file() and is_data_file(entry.name, _designation(folder)):
                 stat = entry.stat()
                 found.append(DataFile(f"{folder}/{entry.name}", stat.st_size, str(stat.st_mtime_ns)))
         return sorted(found)
@@ -129,21 +129,12 @@ class BlobSource(Source):
         found = []
         for blob in self._container.list_blobs(name_starts_with=start):
             name = blob.name[len(start) :]
-            if "/" not in name and parse_file_name(name) is not None:
+            if "/" not in name and is_data_file(name, _designation(folder)):
                 found.append(DataFile(f"{folder}/{name}", blob.size, _etag(blob.etag)))
         return sorted(found)
 
     def fetch(self, files: list[DataFile]) -> list[Path]:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=len(files),
-            unit="file",
-            desc="downloading",
-            file=sys.stderr,
-            disable=len(files) < PROGRESS_FROM or not sys.stderr.isatty(),
-        )
-        with bar, ThreadPoolExecutor(WORKERS) as pool:
+        with progress_bar(len(files), "downloading") as bar, ThreadPoolExecutor(WORKERS) as pool:
             paths = []
             for path in pool.map(self._cached, files):
                 bar.update()
@@ -172,6 +163,12 @@ class BlobSource(Source):
 
     def close(self) -> None:
         self._container.close()
+
+
+def _designation(folder: str) -> str:
+    """The designation level of a day folder's path."""
+    parts = folder.split("/")
+    return parts[LEVELS.index("designation")] if len(parts) > LEVELS.index("designation") else ""
 
 
 def _etag(value: object) -> str:
@@ -264,6 +261,16 @@ def client_options() -> dict[str, Any]:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return {"transport": RequestsTransport(session=session, session_owner=True)}
+
+
+def progress_bar(total: int, what: str, show: bool | None = None) -> Any:
+    """A tqdm bar on stderr counting ``total`` files; ``show=None`` draws it only for long work
+    (:data:`PROGRESS_FROM` files or more) on a terminal, so pipes and logs get no bar."""
+    from tqdm import tqdm
+
+    if show is None:
+        show = total >= PROGRESS_FROM and sys.stderr.isatty()
+    return tqdm(total=total, unit="file", desc=what, file=sys.stderr, disable=not show)
 
 
 def in_parallel(work: Any, items: Iterable[Any]) -> list[Any]:
