@@ -3,7 +3,8 @@
 Tests queue the faults to answer (``fail(503, 500, ...)``): the next requests get them
 instead of being forwarded; every later request goes through to Azurite. Each request is
 recorded with its arrival time and the status it got, so a test can check how long a
-client waited after a throttled answer.
+client waited after a throttled answer, or count the requests. ``hold(part)`` keeps the
+requests for one blob waiting until the test lets them go: a slow file.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ThrottlingProxy:
         self.retry_after = retry_after
         self.seen: list[Seen] = []
         self._faults: deque[int] = deque()
+        self._holds: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -57,6 +59,13 @@ class ThrottlingProxy:
         with self._lock:
             self._faults.extend(statuses)
 
+    def hold(self, part: str) -> threading.Event:
+        """Keep requests whose path contains ``part`` waiting until the returned event is set."""
+        released = threading.Event()
+        with self._lock:
+            self._holds[part] = released
+        return released
+
     @property
     def pending(self) -> int:
         """Faults queued and not yet answered."""
@@ -68,17 +77,22 @@ class ThrottlingProxy:
         with self._lock:
             return list(self.seen)
 
-    def _next(self, method: str, path: str) -> int | None:
-        """The fault for this request, or None to forward it; recorded either way."""
+    def _next(self, method: str, path: str) -> tuple[int | None, int]:
+        """The fault for this request, or None to forward it (once no hold applies), and its place in
+        ``seen``: recorded either way."""
+        with self._lock:
+            holds = [event for part, event in self._holds.items() if part in path]
+        for released in holds:
+            released.wait()
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
             self.seen.append(Seen(time.monotonic(), method, path, fault or 0))
-            return fault
+            return fault, len(self.seen) - 1
 
-    def _forwarded(self, status: int) -> None:
+    def _forwarded(self, index: int, status: int) -> None:
         with self._lock:
-            last = self.seen[-1]
-            self.seen[-1] = Seen(last.at, last.method, last.path, status)
+            was = self.seen[index]
+            self.seen[index] = Seen(was.at, was.method, was.path, status)
 
 
 def _handler(proxy: ThrottlingProxy) -> type[BaseHTTPRequestHandler]:
@@ -92,7 +106,7 @@ def _handler(proxy: ThrottlingProxy) -> type[BaseHTTPRequestHandler]:
 
         def _relay(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            fault = proxy._next(self.command, self.path)
+            fault, index = proxy._next(self.command, self.path)
             if fault is not None:
                 self._answer(fault)
                 return
@@ -109,7 +123,7 @@ def _handler(proxy: ThrottlingProxy) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                proxy._forwarded(response.status)
+                proxy._forwarded(index, response.status)
             finally:
                 upstream.close()
 
