@@ -10,11 +10,8 @@ in order, while later bytes keep arriving, so the proxy adds latency without lim
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 #: Bytes read per chunk from either side.
 _CHUNK = 256 * 1024
@@ -31,6 +28,7 @@ class LatencyProxy:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         self._thread = threading.Thread(target=self._serve, name="latency-proxy", daemon=True)
 
     def __enter__(self) -> LatencyProxy:
@@ -52,10 +50,10 @@ class LatencyProxy:
             self._loop.run_forever()
         finally:
             self._server.close()
-            for task in asyncio.all_tasks(self._loop):
-                task.cancel()
-            with contextlib.suppress(Exception):
-                self._loop.run_until_complete(asyncio.sleep(0))
+            for writer in self._writers:  # ends every pipe: its reader sees the end of the stream
+                writer.close()
+            tasks = asyncio.all_tasks(self._loop)
+            self._loop.run_until_complete(asyncio.wait(tasks, timeout=5) if tasks else asyncio.sleep(0))
             self._loop.close()
 
     async def _connect(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
@@ -65,9 +63,15 @@ class LatencyProxy:
         except OSError:
             client_out.close()
             return
-        await asyncio.gather(
-            self._pipe(client_in, upstream_out), self._pipe(upstream_in, client_out), return_exceptions=True
-        )
+        self._writers.update((client_out, upstream_out))
+        try:
+            await asyncio.gather(
+                self._pipe(client_in, upstream_out),
+                self._pipe(upstream_in, client_out),
+                return_exceptions=True,
+            )
+        finally:
+            self._writers.difference_update((client_out, upstream_out))
 
     async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         """Copy ``source`` to ``sink``, each chunk ``delay`` after it was read; close ``sink`` at the end."""
@@ -97,10 +101,3 @@ class LatencyProxy:
             pass
         finally:
             sink.close()
-
-
-@contextmanager
-def latency_proxy(upstream_port: int, delay: float = 0.015) -> Iterator[LatencyProxy]:
-    """A running :class:`LatencyProxy`, stopped at the end."""
-    with LatencyProxy(upstream_port, delay) as proxy:
-        yield proxy
