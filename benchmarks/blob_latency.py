@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import _bench
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 import otel_modeldata
 from otel_modeldata import ModelDataCollector
@@ -155,7 +154,12 @@ class Side:
 
 
 class Reader(threading.Thread):
-    """Polls every blob of a container from its end, noting when each row's value was first read."""
+    """Polls a container, noting when each row's value was first readable.
+
+    One List Blobs per poll gives every blob's length; only blobs that grew are read, from
+    where the last read ended: the reader shares the process (and its GIL) with the writer,
+    so it keeps its own requests few.
+    """
 
     def __init__(self, server: Any, container: str, seen: dict[int, float]) -> None:
         super().__init__(name="landing-reader", daemon=True)
@@ -164,22 +168,27 @@ class Reader(threading.Thread):
         self._offsets: dict[str, int] = {}
         self._partial: dict[str, bytes] = {}
         self._stop_event = threading.Event()
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        super().start()
+        if not self._ready.wait(30):
+            raise SystemExit("the landing reader did not start")
 
     def run(self) -> None:
-        names = list(self._client.list_blob_names())
-        for name in names:  # skip what was there before: the header and the warm-up rows
-            self._offsets[name] = self._client.get_blob_client(name).get_blob_properties().size
+        # What is there already (the header and the warm-up rows) is not looked at.
+        self._offsets = {blob.name: blob.size for blob in self._client.list_blobs()}
+        self._ready.set()
         while not self._stop_event.wait(POLL_SECONDS):
-            for name in names:
-                self._poll(name)
+            for blob in self._client.list_blobs():
+                if blob.size > self._offsets.get(blob.name, 0):
+                    self._read(blob.name, blob.size)
 
-    def _poll(self, name: str) -> None:
-        try:
-            data = self._client.download_blob(name, offset=self._offsets[name]).readall()
-        except (HttpResponseError, ResourceNotFoundError):  # 416: nothing new past the end
-            return
+    def _read(self, name: str, size: int) -> None:
+        start = self._offsets.get(name, 0)
+        data = self._client.download_blob(name, offset=start, length=size - start).readall()
         now = time.perf_counter()
-        self._offsets[name] += len(data)
+        self._offsets[name] = start + len(data)
         lines = (self._partial.pop(name, b"") + data).split(b"\r\n")
         if lines[-1]:
             self._partial[name] = lines[-1]
