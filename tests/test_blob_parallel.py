@@ -160,6 +160,34 @@ def test_a_slow_file_does_not_hold_up_the_others(
     assert values_by_model(azurite, container_name) == {m: [0, 1] for m in models}
 
 
+def test_a_failing_file_is_spooled_on_its_own_and_replayed_once(
+    azurite: Azurite, container_name: str, spool_dir: Path
+) -> None:
+    """One file's appends fail past their deadline: only its rows are spooled; the others are written."""
+    models = ["failing", "fine1", "fine2", "fine3"]
+    partitions = collectors(models)
+    with ThrottlingProxy(azurite.port) as proxy:
+        handle = configure(
+            replace(azurite, port=proxy.port), container_name, spool_dir, append_deadline_millis=500
+        )
+        collect_round(partitions, 0, 1)
+        assert handle.force_flush()
+        proxy.refuse("/failing/", 500)
+        collect_round(partitions, 1, 2)
+        assert handle.force_flush()
+        stats = otel_modeldata.stats()
+        assert (stats["rows_spooled"], stats["rows_written"], stats["rows_failed"]) == (2, 4 + 3 * 2, 0)
+        landed = values_by_model(azurite, container_name)
+        assert landed == {"failing": [0], **{m: [0, 1, 2] for m in models[1:]}}
+        proxy.allow("/failing/")
+        wait_until(lambda: not Spool(spool_dir, 1).has_entries(), 30, "the replayer to empty the spool")
+        handle.shutdown()
+    assert values_by_model(azurite, container_name) == {m: [0, 1, 2] for m in models}
+    stats = otel_modeldata.stats()
+    assert stats["rows_accepted"] == stats["rows_written"] == 12
+    assert (stats["rows_replayed"], stats["rows_failed"], stats["rows_unaccounted"]) == (2, 0, 0)
+
+
 def test_shutdown_with_appends_in_flight_returns_in_time_and_spools_the_rest_once(
     azurite: Azurite, container_name: str, spool_dir: Path
 ) -> None:

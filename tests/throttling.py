@@ -4,7 +4,8 @@ Tests queue the faults to answer (``fail(503, 500, ...)``): the next requests ge
 instead of being forwarded; every later request goes through to Azurite. Each request is
 recorded with its arrival time and the status it got, so a test can check how long a
 client waited after a throttled answer, or count the requests. ``hold(part)`` keeps the
-requests for one blob waiting until the test lets them go: a slow file.
+requests for one blob waiting until the test lets them go: a slow file; ``refuse(part, 500)``
+answers all of them with that status until ``allow(part)``: a failing file.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ThrottlingProxy:
         self.seen: list[Seen] = []
         self._faults: deque[int] = deque()
         self._holds: dict[str, threading.Event] = {}
+        self._refusals: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -66,6 +68,15 @@ class ThrottlingProxy:
             self._holds[part] = released
         return released
 
+    def refuse(self, part: str, status: int) -> None:
+        """Answer every request whose path contains ``part`` with ``status`` until :meth:`allow`."""
+        with self._lock:
+            self._refusals[part] = status
+
+    def allow(self, part: str) -> None:
+        with self._lock:
+            self._refusals.pop(part, None)
+
     @property
     def pending(self) -> int:
         """Faults queued and not yet answered."""
@@ -85,7 +96,8 @@ class ThrottlingProxy:
         for released in holds:
             released.wait()
         with self._lock:
-            fault = self._faults.popleft() if self._faults else None
+            refused = [status for part, status in self._refusals.items() if part in path]
+            fault = refused[0] if refused else self._faults.popleft() if self._faults else None
             self.seen.append(Seen(time.monotonic(), method, path, fault or 0))
             return fault, len(self.seen) - 1
 
