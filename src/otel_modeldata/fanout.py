@@ -81,8 +81,9 @@ class FanOut:
         """Every call's result, in order, once all have returned; the first exception is re-raised."""
         if self.width == 1 or len(calls) <= 1:
             return [call() for call in calls]
-        wanted = min(self.width, len(calls)) - 1
-        self._grow(wanted)
+        wanted = self._grow(min(self.width, len(calls)) - 1)
+        if not wanted:
+            return [call() for call in calls]
         work: _Round[T] = _Round(calls)
         for _ in range(wanted):
             self._rounds.put(work)  # type: ignore[arg-type]  # helpers only call work()
@@ -92,14 +93,19 @@ class FanOut:
             raise work.error
         return work.results  # type: ignore[return-value]  # every slot was filled
 
-    def _grow(self, wanted: int) -> None:
+    def _grow(self, wanted: int) -> int:
+        """Start helpers up to ``wanted``; how many there are for this run (fewer if none may start)."""
         with self._lock:
             while len(self._helpers) < wanted:
                 thread = threading.Thread(
                     target=self._help, name=f"{self._name}-{len(self._helpers) + 1}", daemon=True
                 )
-                thread.start()
+                try:
+                    thread.start()
+                except RuntimeError:  # no new threads this late in the interpreter's exit
+                    break
                 self._helpers.append(thread)
+            return min(wanted, len(self._helpers))
 
     def _help(self) -> None:
         lifecycle.shield_this_thread()
