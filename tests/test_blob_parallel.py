@@ -191,10 +191,10 @@ def test_a_failing_file_is_spooled_on_its_own_and_replayed_once(
 def test_shutdown_with_appends_in_flight_returns_in_time_and_spools_the_rest_once(
     azurite: Azurite, container_name: str, spool_dir: Path
 ) -> None:
-    """Half a second per append, work for several seconds queued, a 2 s shutdown: the rest is spooled."""
+    """Half a second per append, work for several seconds queued, a 3 s shutdown: the rest is spooled."""
     models = [f"busy{k:02d}" for k in range(16)]
     partitions = collectors(models)
-    timeout, calls = 2000, 6
+    timeout, calls = 3000, 6
     with LatencyProxy(azurite.port, 0) as proxy:
         handle = configure(
             replace(azurite, port=proxy.port),
