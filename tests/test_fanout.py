@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 
 import pytest
@@ -68,3 +69,23 @@ def test_width_one_runs_everything_on_the_calling_thread() -> None:
     fanout = FanOut(1, "test-fanout")
     names = fanout.run([lambda: threading.current_thread().name] * 3)
     assert set(names) == {threading.current_thread().name}
+
+
+def test_every_call_sees_the_callers_context() -> None:
+    """The exporting thread suppresses instrumentation through the context; helpers must too."""
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+    fanout = FanOut(4, "test-fanout")
+    pairs = threading.Barrier(2, timeout=10)  # each call waits for another: helpers run some
+
+    def call() -> tuple[str, str]:
+        pairs.wait()
+        return threading.current_thread().name, marker.get()
+
+    token = marker.set("caller's")
+    try:
+        seen = fanout.run([call] * 8)
+    finally:
+        marker.reset(token)
+    assert {value for _, value in seen} == {"caller's"}
+    assert len({name for name, _ in seen}) > 1
+    fanout.close()

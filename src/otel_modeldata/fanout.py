@@ -6,12 +6,17 @@ an export to 16 partitions waits 16 of them. The exporting thread takes part its
 calls. ``run()`` returns when every call has returned, so an export still ends with its rows
 written or spooled, and the next export's append to a file starts only after this one's.
 
+Each call runs in a copy of the caller's context (``contextvars``): the exporting thread's
+suppression of instrumentation then also covers the helpers' requests, so an instrumented HTTP
+client does not trace our own appends.
+
 Not ``concurrent.futures``: its executors refuse new work once the interpreter starts exiting,
 and the rows still queued at exit are written from an ``atexit`` hook, after that point.
 """
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -28,6 +33,7 @@ class _Round(Generic[T]):
 
     def __init__(self, calls: Sequence[Callable[[], T]]) -> None:
         self.calls = calls
+        self.context = contextvars.copy_context()
         self.results: list[T | None] = [None] * len(calls)
         self.error: BaseException | None = None
         self._next = 0
@@ -44,7 +50,7 @@ class _Round(Generic[T]):
                     return
                 self._next += 1
             try:
-                result: T | None = self.calls[index]()
+                result: T | None = self.context.copy().run(self.calls[index])
             except BaseException as exc:  # handed to the caller of run(), which re-raises it
                 result = None
                 self.error = self.error or exc
