@@ -170,6 +170,7 @@ ACCEPTED: list[tuple[str, object, object]] = [
     ("spool_max_bytes", "4096", 4096),
     ("shutdown_timeout_millis", 2500, 2500),
     ("append_deadline_millis", "750", 750),
+    ("max_concurrent_appends", "16", 16),
     (
         "appinsights_connection_string",
         "InstrumentationKey=00000000-0000-0000-0000-000000000000",
@@ -223,6 +224,7 @@ REFUSED: list[tuple[str, object]] = [
     ("spool_max_bytes", 0),
     ("shutdown_timeout_millis", "soon"),
     ("append_deadline_millis", -1),
+    ("max_concurrent_appends", 0),
     ("appinsights_connection_string", 42),
     ("sample_rate", 1.5),
     ("sample_rate", "half"),

@@ -220,7 +220,10 @@ def test_a_payload_whose_append_landed_unanswered_before_the_deadline_is_not_rep
         return build(cls, settings, transport=transport, **kwargs)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(BlobDestination, "from_settings", classmethod(with_transport))
-    handle = configure(server, container_name, spool_dir, append_deadline_millis=300)
+    # One file after another: the transport loses the first row append and refuses every later one.
+    handle = configure(
+        server, container_name, spool_dir, append_deadline_millis=300, max_concurrent_appends=1
+    )
     call(0)
     assert handle.force_flush()
     transport.mode = "lose"

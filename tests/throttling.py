@@ -3,7 +3,9 @@
 Tests queue the faults to answer (``fail(503, 500, ...)``): the next requests get them
 instead of being forwarded; every later request goes through to Azurite. Each request is
 recorded with its arrival time and the status it got, so a test can check how long a
-client waited after a throttled answer.
+client waited after a throttled answer, or count the requests. ``hold(part)`` keeps the
+requests for one blob waiting until the test lets them go: a slow file; ``refuse(part, 500)``
+answers all of them with that status until ``allow(part)``: a failing file.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class ThrottlingProxy:
         self.retry_after = retry_after
         self.seen: list[Seen] = []
         self._faults: deque[int] = deque()
+        self._holds: dict[str, threading.Event] = {}
+        self._refusals: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -57,6 +61,22 @@ class ThrottlingProxy:
         with self._lock:
             self._faults.extend(statuses)
 
+    def hold(self, part: str) -> threading.Event:
+        """Keep requests whose path contains ``part`` waiting until the returned event is set."""
+        released = threading.Event()
+        with self._lock:
+            self._holds[part] = released
+        return released
+
+    def refuse(self, part: str, status: int) -> None:
+        """Answer every request whose path contains ``part`` with ``status`` until :meth:`allow`."""
+        with self._lock:
+            self._refusals[part] = status
+
+    def allow(self, part: str) -> None:
+        with self._lock:
+            self._refusals.pop(part, None)
+
     @property
     def pending(self) -> int:
         """Faults queued and not yet answered."""
@@ -68,17 +88,23 @@ class ThrottlingProxy:
         with self._lock:
             return list(self.seen)
 
-    def _next(self, method: str, path: str) -> int | None:
-        """The fault for this request, or None to forward it; recorded either way."""
+    def _next(self, method: str, path: str) -> tuple[int | None, int]:
+        """The fault for this request, or None to forward it (once no hold applies), and its place in
+        ``seen``: recorded either way."""
         with self._lock:
-            fault = self._faults.popleft() if self._faults else None
+            holds = [event for part, event in self._holds.items() if part in path]
+        for released in holds:
+            released.wait()
+        with self._lock:
+            refused = [status for part, status in self._refusals.items() if part in path]
+            fault = refused[0] if refused else self._faults.popleft() if self._faults else None
             self.seen.append(Seen(time.monotonic(), method, path, fault or 0))
-            return fault
+            return fault, len(self.seen) - 1
 
-    def _forwarded(self, status: int) -> None:
+    def _forwarded(self, index: int, status: int) -> None:
         with self._lock:
-            last = self.seen[-1]
-            self.seen[-1] = Seen(last.at, last.method, last.path, status)
+            was = self.seen[index]
+            self.seen[index] = Seen(was.at, was.method, was.path, status)
 
 
 def _handler(proxy: ThrottlingProxy) -> type[BaseHTTPRequestHandler]:
@@ -92,7 +118,7 @@ def _handler(proxy: ThrottlingProxy) -> type[BaseHTTPRequestHandler]:
 
         def _relay(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            fault = proxy._next(self.command, self.path)
+            fault, index = proxy._next(self.command, self.path)
             if fault is not None:
                 self._answer(fault)
                 return
@@ -109,7 +135,7 @@ def _handler(proxy: ThrottlingProxy) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                proxy._forwarded(response.status)
+                proxy._forwarded(index, response.status)
             finally:
                 upstream.close()
 

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar, Final
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
@@ -22,6 +23,7 @@ from .csvfmt import NANOS_PER_DAY, RowContext, RowWriter, Timestamps, header_lin
 from .destinations import Destination, DestinationError, from_settings
 from .destinations.base import split_payload
 from .destinations.spooling import Spooler
+from .fanout import FanOut
 from .layout import DATA_STEM, Identity, InvalidNameError, check_name, partition_folder
 from .settings import Settings
 from .stats import FAILED, STATS, WRITTEN
@@ -148,6 +150,12 @@ class ModelDataLogExporter(LogRecordExporter):
         self._settings = settings or Settings.from_env()
         self._destination = destination or from_settings(self._settings)
         self._spooler = spooler
+        #: Appends to different files side by side, where each waits on a network round trip.
+        self._fanout = (
+            FanOut(self._settings.max_concurrent_appends, "otel_modeldata-append")
+            if self._destination.waits_on_network
+            else None
+        )
         self._targets: dict[tuple[Any, ...], _Target | str] = {}
         self._timestamps = Timestamps()
         self._shutdown = False
@@ -181,12 +189,18 @@ class ModelDataLogExporter(LogRecordExporter):
                 self._encode(readable, files)
             except Exception as exc:
                 _drop_record(readable, BAD_RECORD, f"{type(exc).__name__} while encoding")
-        ok = True
-        for (folder, header, _), file in files.items():
-            if file.writer.rows:
-                ok = self._write(file.records[0][1], folder, header, *self._payload(file)) and ok
+        writes = [
+            partial(self._encode_and_write, folder, header, file)
+            for (folder, header, _), file in files.items()
+            if file.writer.rows
+        ]
+        ok = all(self._fanout.run(writes)) if self._fanout is not None else all([w() for w in writes])
         self._forget_old_days()
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
+
+    def _encode_and_write(self, folder: str, header: bytes, file: _File) -> bool:
+        """One file's part of an export; on a helper thread, its encoding overlaps other files' uploads."""
+        return self._write(file.records[0][1], folder, header, *self._payload(file))
 
     def _row_writer(self) -> RowWriter:
         """A writer for one file of one export, with the configured size bounds."""
@@ -350,6 +364,8 @@ class ModelDataLogExporter(LogRecordExporter):
         if self._spooler is not None:
             self._spooler.stop()
         self._destination.close()
+        if self._fanout is not None:
+            self._fanout.close()
 
 
 def _today() -> int:

@@ -124,6 +124,10 @@ APPEND_DEADLINE: Final = "OTEL_MODELDATA_APPEND_DEADLINE_MILLIS"
 """Milliseconds one Blob Storage operation may spend retrying before its payload is spooled, default
 ``20000``."""
 
+MAX_CONCURRENT_APPENDS: Final = "OTEL_MODELDATA_MAX_CONCURRENT_APPENDS"
+"""Blob Storage appends of one export in flight at once, each to another file, default ``8``; ``1`` appends
+one file after another."""
+
 APPINSIGHTS_CONNECTION_STRING: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 """When set, spans go to Application Insights (model data never does)."""
 
@@ -158,6 +162,7 @@ DEFAULT_SPOOL_DIR: Final = "./modeldata-spool"
 DEFAULT_SPOOL_MAX_BYTES: Final = 1024**3
 DEFAULT_SHUTDOWN_TIMEOUT: Final = 10_000
 DEFAULT_APPEND_DEADLINE: Final = 20_000
+DEFAULT_MAX_CONCURRENT_APPENDS: Final = 8
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -190,6 +195,7 @@ KEYWORDS: Final[Mapping[str, str]] = MappingProxyType(
         "spool_max_bytes": SPOOL_MAX_BYTES,
         "shutdown_timeout_millis": SHUTDOWN_TIMEOUT,
         "append_deadline_millis": APPEND_DEADLINE,
+        "max_concurrent_appends": MAX_CONCURRENT_APPENDS,
         "appinsights_connection_string": APPINSIGHTS_CONNECTION_STRING,
         "sample_rate": SAMPLE_RATE,
         "redact": REDACT,
@@ -231,6 +237,7 @@ class Settings:
     spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
     shutdown_timeout_millis: int = DEFAULT_SHUTDOWN_TIMEOUT
     append_deadline_millis: int = DEFAULT_APPEND_DEADLINE
+    max_concurrent_appends: int = DEFAULT_MAX_CONCURRENT_APPENDS
     appinsights_connection_string: str | None = field(default=None, repr=False)
     sample_rate: float = 1.0
     redact: tuple[str, ...] = ()
@@ -295,6 +302,9 @@ class Settings:
             spool_max_bytes=source.positive_int("spool_max_bytes", DEFAULT_SPOOL_MAX_BYTES),
             shutdown_timeout_millis=source.positive_int("shutdown_timeout_millis", DEFAULT_SHUTDOWN_TIMEOUT),
             append_deadline_millis=source.positive_int("append_deadline_millis", DEFAULT_APPEND_DEADLINE),
+            max_concurrent_appends=source.positive_int(
+                "max_concurrent_appends", DEFAULT_MAX_CONCURRENT_APPENDS
+            ),
             appinsights_connection_string=source.secret("appinsights_connection_string"),
             sample_rate=source.rate("sample_rate"),
             redact=source.columns("redact"),

@@ -54,16 +54,20 @@ class Destination(ABC):
 
     #: Largest payload ``_append`` accepts; callers split bigger ones between rows (``split_payload``).
     max_payload_bytes: int | None = None
+    #: Whether each append waits on a network round trip: the exporter then appends to several files at once.
+    waits_on_network: bool = False
 
     def __init__(self) -> None:
         self._files: dict[tuple[str, bytes, str], _FileChoice] = {}
         self._announced: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
+        self._choice_locks: dict[tuple[str, bytes, str], threading.Lock] = {}
         after_fork_in_child(self._after_fork)
 
     def _after_fork(self) -> None:
-        """New locks in a forked child (the parent's exporting thread may have held one)."""
+        """New locks in a forked child (the parent's exporting threads may have held some)."""
         self._lock = threading.Lock()
+        self._choice_locks = {}
 
     def append(self, folder: str, header: bytes, payload: bytes, stem: str = DATA_STEM) -> None:
         """Append ``payload`` (whole lines) under ``header`` in ``folder``, or raise DestinationError.
@@ -83,10 +87,14 @@ class Destination(ABC):
 
     def _append_moving(self, folder: str, header: bytes, payload: bytes, stem: str) -> None:
         key = (folder, header, stem)
-        with self._lock:
-            choice = self._files.get(key)
-            if choice is None:
-                choice = self._files[key] = self._choose_file(folder, header, stem=stem)
+        choice = self._files.get(key)
+        if choice is None:
+            with self._choosing(key):
+                choice = self._files.get(key)
+                if choice is None:
+                    choice = self._choose_file(folder, header, stem=stem)
+                    with self._lock:
+                        self._files[key] = choice
         for _ in range(MAX_MOVES):
             try:
                 self._append(choice.path, payload)
@@ -97,13 +105,20 @@ class Destination(ABC):
                 choice = self._move(key, choice, choice.part)
         raise DestinationError(f"{folder}: no file took the rows after {MAX_MOVES} moves")
 
+    def _choosing(self, key: tuple[str, bytes, str]) -> threading.Lock:
+        """The lock held while choosing the file of ``key``: its requests do not hold up other files."""
+        with self._lock:
+            return self._choice_locks.setdefault(key, threading.Lock())
+
     def _move(self, key: tuple[str, bytes, str], stale: _FileChoice, part: int) -> _FileChoice:
         """Choose the file of ``part`` unless another thread already replaced ``stale``."""
-        with self._lock:
+        with self._choosing(key):
             current = self._files.get(key)
             if current is not None and current != stale:
                 return current
-            choice = self._files[key] = self._choose_file(key[0], key[1], part, stale.tag, key[2])
+            choice = self._choose_file(key[0], key[1], part, stale.tag, key[2])
+            with self._lock:
+                self._files[key] = choice
             return choice
 
     def _choose_file(
@@ -131,11 +146,12 @@ class Destination(ABC):
 
     def _announce(self, folder: str, header: bytes, path: str, stem: str) -> None:
         """Say once per folder and header why rows go to a sibling: readers of data.csv miss them."""
-        if (folder, header) in self._announced:
-            return
-        if len(self._announced) >= MAX_ANNOUNCED:
-            self._announced.clear()
-        self._announced.add((folder, header))
+        with self._lock:
+            if (folder, header) in self._announced:
+                return
+            if len(self._announced) >= MAX_ANNOUNCED:
+                self._announced.clear()
+            self._announced.add((folder, header))
         _log.warning(
             "model data goes to %s: its columns differ from the header of %s/%s, so it starts a sibling "
             "file (read %s*.csv to get every row)",
@@ -154,6 +170,9 @@ class Destination(ABC):
         with self._lock:
             for key in [k for k in self._files if older_than(k[0], day)]:
                 del self._files[key]
+            for key, lock in list(self._choice_locks.items()):
+                if older_than(key[0], day) and not lock.locked():
+                    del self._choice_locks[key]
 
     def forget(self, folder: str, header: bytes, stem: str = DATA_STEM) -> None:
         """Drop the cached file choice, e.g. after the file was removed or rolled over."""

@@ -69,6 +69,7 @@ class BlobDestination(Destination):
     """Writes ``[<prefix>/]<subscriptionid>/.../<DD>/data.csv`` append blobs in one container."""
 
     max_payload_bytes = MAX_BLOCK_BYTES
+    waits_on_network = True
 
     def __init__(
         self,
@@ -373,7 +374,7 @@ class BlobDestination(Destination):
             for path, lock in list(self._path_locks.items()):
                 if older_than(path.rpartition("/")[0], day) and not lock.locked():
                     del self._path_locks[path]
-            for path in [p for p in self._cursors if older_than(p.rpartition("/")[0], day)]:
+            for path in [p for p in list(self._cursors) if older_than(p.rpartition("/")[0], day)]:
                 self._cursors.pop(path, None)
 
     def _path_lock(self, path: str) -> threading.Lock:

@@ -1,13 +1,17 @@
 """How the Blob destination connects: a connection string, else the account URL and Entra ID.
 
 The SDK's own retries are turned off here: only the destination knows the append
-position a retry must be conditioned on.
+position a retry must be conditioned on. The connection pool keeps a connection for each
+append the exporter sends at once (``OTEL_MODELDATA_MAX_CONCURRENT_APPENDS``) and for the
+spool's replayer: past the SDK's ten, every extra request would open a connection of its own
+and pay a round trip for it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobServiceClient
 
 from ..settings import (
@@ -30,6 +34,13 @@ def connect(settings: Settings, client_options: dict[str, Any]) -> tuple[BlobSer
         **client_options,
         "retry_total": 0,
     }
+    if "transport" not in options:
+        connections = max(settings.max_concurrent_appends + SPARE_CONNECTIONS, DEFAULT_POOL_SIZE)
+        options["transport"] = _PooledTransport(
+            connections,
+            connection_timeout=options["connection_timeout"],
+            read_timeout=options["read_timeout"],
+        )
     if settings.storage_connection_string:
         try:
             service = BlobServiceClient.from_connection_string(settings.storage_connection_string, **options)
@@ -55,3 +66,22 @@ def connect(settings: Settings, client_options: dict[str, Any]) -> tuple[BlobSer
         credential.close()
         raise ConfigurationError(f"{STORAGE_ACCOUNT_URL} is not a valid blob account URL") from None
     return service, credential
+
+
+#: Connections the SDK's transport keeps per host.
+DEFAULT_POOL_SIZE: Final = 10
+#: Connections kept beyond the concurrent appends: the replayer's, and one for a header read.
+SPARE_CONNECTIONS: Final = 2
+
+
+class _PooledTransport(RequestsTransport):  # type: ignore[misc]  # azure-core is untyped here
+    """The SDK's default transport with ``connections`` kept per host instead of ten."""
+
+    def __init__(self, connections: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._connections = connections
+
+    def _init_session(self, session: Any) -> None:
+        super()._init_session(session)
+        for scheme in self._protocols:
+            session.get_adapter(scheme).init_poolmanager(DEFAULT_POOL_SIZE, self._connections)
