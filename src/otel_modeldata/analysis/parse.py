@@ -4,7 +4,9 @@ pyarrow's CSV reader parses each file in blocks on several threads and types eve
 all its values (a column of integers whose later values have fractions becomes float64, never
 rounded). The collector's dialect is given, not sniffed: an empty field is missing, a quoted
 ``""`` is the empty string, and ``nan``/``inf`` are floats. Files are read in parallel, and each
-file's table is only as large as the file, so a day can be read, used and dropped before the next.
+file's table is only as large as the file, so a day can be read, used and dropped before the next;
+:func:`read_blocks` streams one file in blocks of a fixed size, its columns typed beforehand, so
+memory does not follow the file's size.
 
 Across files, columns are aligned by name: a column missing from a file is null there, int64 and
 float64 meet as float64, an all-empty column takes the other files' type, and any other mix is
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -30,9 +32,12 @@ from ..schema import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.csv as pacsv
 
 #: Files parsed at once; each parse also uses pyarrow's own threads for the blocks of a file.
 WORKERS: Final = 2
+#: Bytes of CSV per block when a file is streamed (:func:`read_blocks`): tens of thousands of rows.
+BLOCK_SIZE: Final = 8 << 20
 #: A guarded cell: apostrophes, then a character a spreadsheet would run (``policy.needs_guard``);
 #: the replacement drops the first apostrophe.
 _GUARDED: Final = (
@@ -76,18 +81,9 @@ def read_file(
     wanted = names if columns is None else [c for c in columns if c in names]
     given = {**fixed_types(), **(types or {})}
     while True:
-        convert = pacsv.ConvertOptions(
-            column_types={k: v for k, v in given.items() if k in wanted},
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            include_columns=wanted,
-        )
         try:
             table = pacsv.read_csv(
-                path,
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=convert,
+                path, parse_options=parse_options(), convert_options=convert_options(wanted, given)
             )
         except pa.ArrowInvalid as exc:
             name = _failed_column(exc, names)
@@ -101,15 +97,75 @@ def read_file(
         given.update(dict.fromkeys(odd, pa.string()))
 
 
+def read_blocks(
+    path: str | Path, columns: Sequence[str], types: Mapping[str, pa.DataType], block_size: int = BLOCK_SIZE
+) -> Iterator[pa.Table]:
+    """One file streamed as tables of about ``block_size`` bytes of CSV each, for bounded memory.
+
+    Only ``columns`` (those the file has) are read, typed by ``types`` and as text otherwise: a
+    stream cannot type a column from values it has not read yet. A typed column whose values do
+    not convert is text from the block where they start on (the blocks before it stay typed).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = header(path)
+    if not names:  # a file created but not yet written to
+        return
+    # A file without any of ``columns`` still has rows (missing values): its first column counts them.
+    wanted = [c for c in columns if c in names] or names[:1]
+    given = {**dict.fromkeys(wanted, pa.string()), **fixed_types(), **types}
+    done = 0
+    while True:
+        try:
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(block_size=block_size, skip_rows_after_names=done),
+                parse_options=parse_options(),
+                convert_options=convert_options(wanted, given),
+            )
+            for batch in reader:
+                done += batch.num_rows
+                yield _timestamps(_unguarded(pa.Table.from_batches([batch])))
+            return
+        except pa.ArrowInvalid as exc:
+            name = _failed_column(exc, names)
+            if name is None or given.get(name) == pa.string():
+                raise pa.ArrowInvalid(f"{path}: {exc}") from exc
+            given[name] = pa.string()
+
+
+def parse_options() -> pacsv.ParseOptions:
+    """The collector's dialect: quoted cells may hold line breaks."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.ParseOptions(newlines_in_values=True)
+
+
+def convert_options(columns: Sequence[str], types: Mapping[str, pa.DataType]) -> pacsv.ConvertOptions:
+    """Only ``columns`` converted, ``types`` where given; an empty cell is missing, ``""`` is text."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.ConvertOptions(
+        column_types={k: v for k, v in types.items() if k in columns},
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        include_columns=list(columns),
+    )
+
+
 def read_files(
     paths: Sequence[str | Path],
     columns: Sequence[str] | None = None,
     on_read: Callable[[], None] | None = None,
+    types: Mapping[str, pa.DataType] | None = None,
 ) -> list[pa.Table]:
-    """Tables of ``paths`` (in order) whose common columns have one type each (see the module)."""
+    """Tables of ``paths`` (in order) whose common columns have one type each (see the module);
+    ``types`` for the columns named there (text where their values do not convert)."""
     import pyarrow as pa
 
-    text: dict[str, pa.DataType] = {}
+    text: dict[str, pa.DataType] = dict(types or {})
 
     def read(path: str | Path) -> pa.Table:
         table = read_file(path, columns, text)
