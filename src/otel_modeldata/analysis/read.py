@@ -127,6 +127,8 @@ def blocks(
     columns: Sequence[str] | None,
     types: Mapping[str, pa.DataType],
     block_size: int,
+    *,
+    progress: bool | None = None,
 ) -> Iterator[pa.Table]:
     """The rows of ``files`` as tables of about ``block_size`` bytes of CSV, a file at a time.
 
@@ -139,13 +141,15 @@ def blocks(
     derived = derived_columns(asked)
     names = _known_columns(paths, derived, columns)
     stored = [c for c in names if c not in derived]
-    for path, file in zip(paths, files, strict=True):
-        for table in parse.read_blocks(path, stored, types, block_size):
-            rows = len(table)
-            for name in stored:
-                if name not in table.column_names:
-                    table = table.append_column(name, pa.nulls(rows, types.get(name, pa.string())))
-            yield _with_partition(table, file, derived, names)
+    with progress_bar(len(paths), "reading", progress) as bar:
+        for path, file in zip(paths, files, strict=True):
+            for table in parse.read_blocks(path, stored, types, block_size):
+                rows = len(table)
+                for name in stored:
+                    if name not in table.column_names:
+                        table = table.append_column(name, pa.nulls(rows, types.get(name, pa.string())))
+                yield _with_partition(table, file, derived, names)
+            bar.update()
 
 
 def _known_columns(paths: Sequence[Path], derived: list[str], columns: Sequence[str] | None) -> list[str]:
@@ -288,7 +292,7 @@ def read(
     asked = query(model, designation, version, webservice, start, end)
     arrow_types = {name: pa.type_for_alias(kind) for name, kind in (types or {}).items()}
     if block_size is not None:
-        return _read_blocks(source, asked, columns, arrow_types, block_size)
+        return _read_blocks(source, asked, columns, arrow_types, block_size, progress)
     opened = open_source(source)
     try:
         table = read_table(opened, asked, columns, progress=progress, types=arrow_types)
@@ -307,12 +311,13 @@ def _read_blocks(
     columns: Sequence[str] | None,
     types: Mapping[str, pa.DataType],
     block_size: int,
+    progress: bool | None,
 ) -> Iterator[pd.DataFrame]:
     opened = open_source(source)
     try:
         files = select(opened, asked)
         if files:
-            for table in blocks(opened, files, asked, columns, types, block_size):
+            for table in blocks(opened, files, asked, columns, types, block_size, progress=progress):
                 yield table.to_pandas(self_destruct=True, split_blocks=True)
     finally:
         if opened is not source:
