@@ -87,8 +87,9 @@ def test_drift_read_day_by_day_counts_each_row_once_and_gives_the_days(tmp_path:
 
 def test_drift_streams_day_files_in_blocks_with_the_baselines_types(tmp_path: Path) -> None:
     """Day files of many blocks give the result of the same rows as one DataFrame: ``x`` is read as
-    a float from its first block on (integers first, fractions later), a guarded category is read
-    back unguarded, and a file without ``zone`` counts its rows as missing there."""
+    a float from its first block on (integers first, fractions later) and a later text value in it
+    is missing, a guarded category is read back unguarded, and a file without ``zone`` counts its
+    rows as missing there."""
     rng = np.random.default_rng(5)
     frames = []
     for number, day in enumerate([date(2026, 11, 1), date(2026, 11, 2)]):
@@ -97,9 +98,11 @@ def test_drift_streams_day_files_in_blocks_with_the_baselines_types(tmp_path: Pa
         ctx = RowContext(
             f"c{number}", f"{day.isoformat()}T12:00:00.000000Z", "s/g/w", "svc", "m", "1", "r", "", ""
         )
-        whole = [int(v) for v in rng.integers(0, 5, 10_000)] + [
+        whole: list[object] = [int(v) for v in rng.integers(0, 5, 10_000)] + [
             float(v) for v in rng.normal(2.0, 1.0, 20_000)
         ]
+        if number:  # text in a later block of a float column: missing, as pandas.to_numeric makes it
+            whole[25_000] = "oops"
         zone = list(rng.choice(["n", "s", "=1+1", ""], p=[0.5, 0.3, 0.1, 0.1], size=len(whole)))
         writer = RowWriter()
         written = [
@@ -112,7 +115,13 @@ def test_drift_streams_day_files_in_blocks_with_the_baselines_types(tmp_path: Pa
         other.write([[float(v)] for v in rng.normal(size=5_000)], 1, ctx)
         (folder / "data_1.csv").write_bytes(header_line(["x"]) + other.payload())
         frames.append(
-            pd.DataFrame({"x": whole, "zone": [z or None for z in zone], "$day": day}).astype({"x": float})
+            pd.DataFrame(
+                {
+                    "x": pd.to_numeric(pd.Series(whole), errors="coerce"),
+                    "zone": [z or None for z in zone],
+                    "$day": day,
+                }
+            )
         )
         frames.append(pd.read_csv(folder / "data_1.csv", usecols=["x"]).assign(zone=None, **{"$day": day}))
     rows = pd.concat(frames, ignore_index=True)
@@ -133,3 +142,4 @@ def test_drift_streams_day_files_in_blocks_with_the_baselines_types(tmp_path: Pa
     assert streamed.rows == len(rows) == 2 * 35_000
     assert streamed["zone"].missing == rows["zone"].isna().sum()
     assert streamed["zone"].new_categories == ()
+    assert streamed["x"].missing == 1
