@@ -99,10 +99,10 @@ def test_drift_streams_day_files_in_blocks_with_the_baselines_types(tmp_path: Pa
             f"c{number}", f"{day.isoformat()}T12:00:00.000000Z", "s/g/w", "svc", "m", "1", "r", "", ""
         )
         whole: list[object] = [int(v) for v in rng.integers(0, 5, 10_000)] + [
-            float(v) for v in rng.normal(2.0, 1.0, 20_000)
+            float(v) for v in rng.normal(2.0, 1.0, 60_000)
         ]
-        if number:  # text in a later block of a float column: missing, as pandas.to_numeric makes it
-            whole[25_000] = "oops"
+        if number:  # text in a later table of a float column: missing, as pandas.to_numeric makes it
+            whole[68_000] = "oops"
         zone = list(rng.choice(["n", "s", "=1+1", ""], p=[0.5, 0.3, 0.1, 0.1], size=len(whole)))
         writer = RowWriter()
         written = [
@@ -139,7 +139,7 @@ def test_drift_streams_day_files_in_blocks_with_the_baselines_types(tmp_path: Pa
     expected = analysis.drift(base, rows)
     pd.testing.assert_frame_equal(streamed.to_frame(), expected.to_frame())
     pd.testing.assert_frame_equal(streamed.daily, expected.daily)
-    assert streamed.rows == len(rows) == 2 * 35_000
+    assert streamed.rows == len(rows) == 2 * 75_000
     assert streamed["zone"].missing == rows["zone"].isna().sum()
     assert streamed["zone"].new_categories == ()
     assert streamed["x"].missing == 1

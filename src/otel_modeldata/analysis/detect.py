@@ -26,6 +26,7 @@ from .baseline import (
     category_counts,
 )
 from .drift_stats import GridHistogram, KstestResult, chisquare, jensenshannon, ks, linf, psi, wasserstein
+from .parse import BLOCK_SIZE
 from .result import (
     CATEGORICAL_METHOD,
     DEFAULT_THRESHOLD,
@@ -39,8 +40,6 @@ Current: TypeAlias = pd.DataFrame | ReadArguments | Iterable[pd.DataFrame]
 Threshold: TypeAlias = float | Mapping[str, float] | None
 #: How many new categories a result lists (the most frequent first).
 MAX_NEW_CATEGORIES = 20
-#: Bytes of CSV per block read from collected files: memory is this, times a few, not a day's rows.
-BLOCK_SIZE = 8 << 20
 
 State: TypeAlias = dict[str, GridHistogram | Counter[str]]
 
@@ -119,7 +118,7 @@ def _read_by_day(baseline: Baseline, arguments: ReadArguments) -> Iterator[pd.Da
     """``analysis.read`` once per day of ``start``..``end``, keeping the rows of that ``$day`` only,
     so it does not matter whether ``read`` takes ``end`` as inclusive; one read without them.
 
-    Each read streams blocks of :data:`BLOCK_SIZE` bytes, the features typed as the baseline
+    Each read streams blocks of :data:`~.parse.BLOCK_SIZE` bytes, the features typed as the baseline
     has them, so memory does not grow with the rows of a day."""
     arguments = dict(arguments)
     # ``$day`` too: to keep each read's own day, and for the per-day series.
