@@ -9,7 +9,8 @@ columns are converted).
 
 Each size runs in a child process (this file with ``--child``) that loads the baseline JSON and
 reports its own peak RSS (``VmHWM``): the figure must not grow with the rows (each day's files
-are streamed in blocks, so it stops growing once a file fills pyarrow's read-ahead). The baseline is 1 million training rows of the unshifted distribution.
+are streamed in blocks, so it stops growing once a file fills pyarrow's read-ahead). The
+baseline is 1 million training rows of the unshifted distribution.
 
 Anchors, each in a child on the same distribution held in memory: scipy's exact two-sample tests
 on the full arrays (``ks_2samp`` and ``wasserstein_distance`` per numeric feature, ``chisquare`` per
