@@ -130,7 +130,8 @@ def blocks(
     *,
     progress: bool | None = None,
 ) -> Iterator[pa.Table]:
-    """The rows of ``files`` as tables of about ``block_size`` bytes of CSV, a file at a time.
+    """The rows of ``files``, a file at a time, read in blocks of ``block_size`` bytes of CSV and
+    given as tables of up to :data:`parse.TABLE_ROWS` rows.
 
     Every table has the same columns (``columns``, or all the files', partition fields last),
     null where a file lacks one; typed by ``types``, otherwise text (see :func:`parse.read_blocks`).
