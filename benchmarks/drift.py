@@ -8,8 +8,9 @@ them day by day, as a user would: ``analysis.drift(baseline, {"source": root, "m
 columns are converted).
 
 Each size runs in a child process (this file with ``--child``) that loads the baseline JSON and
-reports its own peak RSS (``VmHWM``): the figure must not grow with the rows (it follows the rows
-of one day). The baseline is 1 million training rows of the unshifted distribution.
+reports its own peak RSS (``VmHWM``): the figure must not grow with the rows (each day's files
+are streamed in blocks, so it stops growing once a file fills pyarrow's read-ahead). The
+baseline is 1 million training rows of the unshifted distribution.
 
 Anchors, each in a child on the same distribution held in memory: scipy's exact two-sample tests
 on the full arrays (``ks_2samp`` and ``wasserstein_distance`` per numeric feature, ``chisquare`` per

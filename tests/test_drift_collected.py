@@ -18,6 +18,8 @@ from otel_modeldata.csvfmt import RowContext, RowWriter, header_line
 from otel_modeldata.layout import Identity, partition_folder
 
 ROWS = 2_000
+#: Bytes per block when a test streams a day's files.
+BLOCK = 64 * 1024
 
 
 def collect(root: Path, shift: float, seed: int) -> None:
@@ -81,3 +83,63 @@ def test_drift_read_day_by_day_counts_each_row_once_and_gives_the_days(tmp_path:
     result = analysis.drift(base, {"source": tmp_path, "model": "m", "start": days[0], "end": days[-1]})
     assert result.rows == 100 + 200 + 300
     assert sorted(set(result.daily["day"])) == days
+
+
+def test_drift_streams_day_files_in_blocks_with_the_baselines_types(tmp_path: Path) -> None:
+    """Day files of many blocks give the result of the same rows as one DataFrame: ``x`` is read as
+    a float from its first block on (integers first, fractions later) and a later text value in it
+    is missing, a guarded category is read back unguarded, and a file without ``zone`` counts its
+    rows as missing there."""
+    rng = np.random.default_rng(5)
+    frames = []
+    for number, day in enumerate([date(2026, 11, 1), date(2026, 11, 2)]):
+        folder = tmp_path / "modeldata" / partition_folder(Identity(), "m", "1", "inputs", day)
+        folder.mkdir(parents=True)
+        ctx = RowContext(
+            f"c{number}", f"{day.isoformat()}T12:00:00.000000Z", "s/g/w", "svc", "m", "1", "r", "", ""
+        )
+        whole: list[object] = [int(v) for v in rng.integers(0, 5, 10_000)] + [
+            float(v) for v in rng.normal(2.0, 1.0, 60_000)
+        ]
+        if number:  # text in a later table of a float column: missing, as pandas.to_numeric makes it
+            whole[68_000] = "oops"
+        zone = list(rng.choice(["n", "s", "=1+1", ""], p=[0.5, 0.3, 0.1, 0.1], size=len(whole)))
+        writer = RowWriter()
+        written = [
+            [x, "'" + z if z.startswith("=") else (z or None)] for x, z in zip(whole, zone, strict=True)
+        ]
+        writer.write(written, 2, ctx)
+        (folder / "data.csv").write_bytes(header_line(["x", "zone"]) + writer.payload())
+        assert (folder / "data.csv").stat().st_size > 8 * BLOCK  # many blocks
+        other = RowWriter()
+        other.write([[float(v)] for v in rng.normal(size=5_000)], 1, ctx)
+        (folder / "data_1.csv").write_bytes(header_line(["x"]) + other.payload())
+        frames.append(
+            pd.DataFrame(
+                {
+                    "x": pd.to_numeric(pd.Series(whole), errors="coerce"),
+                    "zone": [z or None for z in zone],
+                    "$day": day,
+                }
+            )
+        )
+        frames.append(pd.read_csv(folder / "data_1.csv", usecols=["x"]).assign(zone=None, **{"$day": day}))
+    rows = pd.concat(frames, ignore_index=True)
+    base = analysis.baseline(
+        pd.DataFrame({"x": rng.normal(2.0, 1.0, 2_000), "zone": rng.choice(["n", "s", "=1+1"], size=2_000)})
+    )
+    read = {
+        "source": tmp_path,
+        "model": "m",
+        "start": "2026-11-01",
+        "end": "2026-11-02",
+        "block_size": BLOCK,
+    }
+    streamed = analysis.drift(base, read)
+    expected = analysis.drift(base, rows)
+    pd.testing.assert_frame_equal(streamed.to_frame(), expected.to_frame())
+    pd.testing.assert_frame_equal(streamed.daily, expected.daily)
+    assert streamed.rows == len(rows) == 2 * 75_000
+    assert streamed["zone"].missing == rows["zone"].isna().sum()
+    assert streamed["zone"].new_categories == ()
+    assert streamed["x"].missing == 1

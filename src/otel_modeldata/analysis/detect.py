@@ -7,6 +7,7 @@ the number of features, days and categories, never on the number of rows.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 from collections import Counter
@@ -23,9 +24,9 @@ from .baseline import (
     NumericBaseline,
     ReadArguments,
     category_counts,
-    read_frame,
 )
 from .drift_stats import GridHistogram, KstestResult, chisquare, jensenshannon, ks, linf, psi, wasserstein
+from .parse import BLOCK_SIZE
 from .result import (
     CATEGORICAL_METHOD,
     DEFAULT_THRESHOLD,
@@ -115,14 +116,19 @@ def _chunks(baseline: Baseline, current: Current) -> Iterator[pd.DataFrame]:
 
 def _read_by_day(baseline: Baseline, arguments: ReadArguments) -> Iterator[pd.DataFrame]:
     """``analysis.read`` once per day of ``start``..``end``, keeping the rows of that ``$day`` only,
-    so it does not matter whether ``read`` takes ``end`` as inclusive; one read without them."""
+    so it does not matter whether ``read`` takes ``end`` as inclusive; one read without them.
+
+    Each read streams blocks of :data:`~.parse.BLOCK_SIZE` bytes, the features typed as the baseline
+    has them, so memory does not grow with the rows of a day."""
     arguments = dict(arguments)
     # ``$day`` too: to keep each read's own day, and for the per-day series.
     columns = list(arguments.get("columns") or baseline.features)
     arguments["columns"] = columns if "$day" in columns else [*columns, "$day"]
+    arguments.setdefault("types", _types(baseline, columns))
+    arguments.setdefault("block_size", BLOCK_SIZE)
     start, end = arguments.pop("start", None), arguments.pop("end", None)
     if start is None or end is None:
-        yield read_frame({**arguments, "start": start, "end": end})
+        yield from _frames(_read({**arguments, "start": start, "end": end}))
         return
     as_dates = not isinstance(start, datetime) and not isinstance(end, datetime) and _is_date(start, end)
     low, high = pd.Timestamp(start), pd.Timestamp(end)
@@ -130,10 +136,34 @@ def _read_by_day(baseline: Baseline, arguments: ReadArguments) -> Iterator[pd.Da
         first, last = max(low, day), min(high, day + timedelta(days=1))
         # ``read`` includes ``end``: a day's read of dates is that day alone, not the next one too.
         window = (day.date(), day.date()) if as_dates else (first.to_pydatetime(), last.to_pydatetime())
-        frame = read_frame({**arguments, "start": window[0], "end": window[1]})
-        if "$day" in frame.columns and len(frame):
-            frame = frame[pd.to_datetime(frame["$day"]).dt.normalize() == day]
-        yield frame
+        for frame in _frames(_read({**arguments, "start": window[0], "end": window[1]})):
+            if "$day" in frame.columns and len(frame):
+                keep = pd.to_datetime(frame["$day"]).dt.normalize() == day
+                if not keep.all():
+                    frame = frame[keep]
+            yield frame
+
+
+def _types(baseline: Baseline, columns: Iterable[str]) -> dict[str, str]:
+    """The read types of the baseline's features: numbers as floats (an integer column whose later
+    values have fractions is no problem), categories as text."""
+    features = baseline.features
+    return {
+        name: "float64" if isinstance(features[name], NumericBaseline) else "string"
+        for name in columns
+        if name in features
+    }
+
+
+def _read(arguments: ReadArguments) -> pd.DataFrame | Iterable[pd.DataFrame]:
+    """``otel_modeldata.analysis.read(**arguments)``: a DataFrame, or its blocks."""
+    analysis = importlib.import_module("otel_modeldata.analysis")
+    got: pd.DataFrame | Iterable[pd.DataFrame] = analysis.read(**arguments)
+    return got
+
+
+def _frames(got: pd.DataFrame | Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+    return [got] if isinstance(got, pd.DataFrame) else got
 
 
 def _is_date(*values: Any) -> bool:

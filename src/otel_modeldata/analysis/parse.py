@@ -4,7 +4,9 @@ pyarrow's CSV reader parses each file in blocks on several threads and types eve
 all its values (a column of integers whose later values have fractions becomes float64, never
 rounded). The collector's dialect is given, not sniffed: an empty field is missing, a quoted
 ``""`` is the empty string, and ``nan``/``inf`` are floats. Files are read in parallel, and each
-file's table is only as large as the file, so a day can be read, used and dropped before the next.
+file's table is only as large as the file, so a day can be read, used and dropped before the next;
+:func:`read_blocks` streams one file in blocks of a fixed size, its columns typed beforehand, so
+memory does not follow the file's size.
 
 Across files, columns are aligned by name: a column missing from a file is null there, int64 and
 float64 meet as float64, an all-empty column takes the other files' type, and any other mix is
@@ -14,8 +16,9 @@ read again as text, so the text is the file's (``007`` stays ``007``).
 from __future__ import annotations
 
 import csv
+import itertools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -30,9 +33,17 @@ from ..schema import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.csv as pacsv
 
 #: Files parsed at once; each parse also uses pyarrow's own threads for the blocks of a file.
 WORKERS: Final = 2
+#: Bytes of CSV per block when a file is streamed (:func:`read_blocks`), pyarrow's default. The
+#: reader reads ahead about 36 blocks whatever the file's size (measured, pyarrow 26), so this
+#: bounds a stream's memory at about 40 MB.
+BLOCK_SIZE: Final = 1 << 20
+#: Rows gathered from the blocks into one table of a stream: a few thousand rows a block would
+#: make the consumer's work per table (pandas, a sort per feature) cost more than the rows'.
+TABLE_ROWS: Final = 65_536
 #: A guarded cell: apostrophes, then a character a spreadsheet would run (``policy.needs_guard``);
 #: the replacement drops the first apostrophe.
 _GUARDED: Final = (
@@ -76,18 +87,9 @@ def read_file(
     wanted = names if columns is None else [c for c in columns if c in names]
     given = {**fixed_types(), **(types or {})}
     while True:
-        convert = pacsv.ConvertOptions(
-            column_types={k: v for k, v in given.items() if k in wanted},
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            include_columns=wanted,
-        )
         try:
             table = pacsv.read_csv(
-                path,
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=convert,
+                path, parse_options=parse_options(), convert_options=convert_options(wanted, given)
             )
         except pa.ArrowInvalid as exc:
             name = _failed_column(exc, names)
@@ -101,15 +103,82 @@ def read_file(
         given.update(dict.fromkeys(odd, pa.string()))
 
 
+def read_blocks(
+    path: str | Path, columns: Sequence[str], types: Mapping[str, pa.DataType], block_size: int = BLOCK_SIZE
+) -> Iterator[pa.Table]:
+    """One file streamed in blocks of ``block_size`` bytes of CSV, as tables of :data:`TABLE_ROWS`
+    rows (the last fewer), so memory does not follow the file's size.
+
+    Only ``columns`` (those the file has) are read, typed by ``types`` and as text otherwise: a
+    stream cannot type a column from values it has not read yet. A typed column whose values do
+    not convert is text from the table where they start on (the tables before it stay typed).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = header(path)
+    if not names:  # a file created but not yet written to
+        return
+    # A file without any of ``columns`` still has rows (missing values): its first column counts them.
+    wanted = [c for c in columns if c in names] or names[:1]
+    given = {**dict.fromkeys(wanted, pa.string()), **fixed_types(), **types}
+    done = 0
+    while True:
+        try:
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(block_size=block_size, skip_rows_after_names=done),
+                parse_options=parse_options(),
+                convert_options=convert_options(wanted, given),
+            )
+            pending: list[pa.RecordBatch] = []
+            for batch in itertools.chain(reader, [None]):
+                if batch is not None:
+                    pending.append(batch)
+                rows = sum(b.num_rows for b in pending)
+                if pending and (rows >= TABLE_ROWS or batch is None):
+                    done += rows  # before the yield: the consumer has these rows
+                    yield _timestamps(_unguarded(pa.Table.from_batches(pending)))
+                    pending = []
+            return
+        except pa.ArrowInvalid as exc:
+            name = _failed_column(exc, names)
+            if name is None or given.get(name) == pa.string():
+                raise pa.ArrowInvalid(f"{path}: {exc}") from exc
+            given[name] = pa.string()
+
+
+def parse_options() -> pacsv.ParseOptions:
+    """The collector's dialect: quoted cells may hold line breaks."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.ParseOptions(newlines_in_values=True)
+
+
+def convert_options(columns: Sequence[str], types: Mapping[str, pa.DataType]) -> pacsv.ConvertOptions:
+    """Only ``columns`` converted, ``types`` where given; an empty cell is missing, ``""`` is text."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.ConvertOptions(
+        column_types={k: v for k, v in types.items() if k in columns},
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        include_columns=list(columns),
+    )
+
+
 def read_files(
     paths: Sequence[str | Path],
     columns: Sequence[str] | None = None,
     on_read: Callable[[], None] | None = None,
+    types: Mapping[str, pa.DataType] | None = None,
 ) -> list[pa.Table]:
-    """Tables of ``paths`` (in order) whose common columns have one type each (see the module)."""
+    """Tables of ``paths`` (in order) whose common columns have one type each (see the module);
+    ``types`` for the columns named there (text where their values do not convert)."""
     import pyarrow as pa
 
-    text: dict[str, pa.DataType] = {}
+    text: dict[str, pa.DataType] = dict(types or {})
 
     def read(path: str | Path) -> pa.Table:
         table = read_file(path, columns, text)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, overload
 
 from ..layout import ANY, LEVELS
 from ..schema import INPUTS, TIMESTAMP_COLUMN
@@ -98,6 +99,7 @@ def tables(
     columns: Sequence[str] | None = None,
     *,
     progress: bool | None = None,
+    types: Mapping[str, pa.DataType] | None = None,
 ) -> list[pa.Table]:
     """One table per file of ``files``, all of one schema: typed columns, partition fields added.
 
@@ -108,17 +110,58 @@ def tables(
     derived = derived_columns(asked)
     stored = None if columns is None else [c for c in columns if c not in derived]
     with progress_bar(len(paths), "reading", progress) as bar:
-        read = parse.read_files(paths, stored, on_read=bar.update)
+        read = parse.read_files(paths, stored, on_read=bar.update, types=types)
     schema = parse.unified_schema(read)
     if columns is not None:
-        known = list(dict.fromkeys([*(n for p in paths for n in parse.header(p)), *derived]))
-        unknown = [c for c in columns if c not in known]
-        if unknown:
-            raise ValueError(f"no column {', '.join(map(repr, unknown))}; columns: {', '.join(known)}")
+        _known_columns(paths, derived, columns)
     return [
         _with_partition(parse.conform(t, schema), f, derived, columns)
         for t, f in zip(read, files, strict=True)
     ]
+
+
+def blocks(
+    source: Source,
+    files: list[DataFile],
+    asked: Query,
+    columns: Sequence[str] | None,
+    types: Mapping[str, pa.DataType],
+    block_size: int,
+    *,
+    progress: bool | None = None,
+) -> Iterator[pa.Table]:
+    """The rows of ``files``, a file at a time, read in blocks of ``block_size`` bytes of CSV and
+    given as tables of up to :data:`parse.TABLE_ROWS` rows.
+
+    Every table has the same columns (``columns``, or all the files', partition fields last),
+    null where a file lacks one; typed by ``types``, otherwise text (see :func:`parse.read_blocks`).
+    """
+    import pyarrow as pa
+
+    paths = source.fetch(files)
+    derived = derived_columns(asked)
+    names = _known_columns(paths, derived, columns)
+    stored = [c for c in names if c not in derived]
+    with progress_bar(len(paths), "reading", progress) as bar:
+        for path, file in zip(paths, files, strict=True):
+            for table in parse.read_blocks(path, stored, types, block_size):
+                rows = len(table)
+                for name in stored:
+                    if name not in table.column_names:
+                        table = table.append_column(name, pa.nulls(rows, types.get(name, pa.string())))
+                yield _with_partition(table, file, derived, names)
+            bar.update()
+
+
+def _known_columns(paths: Sequence[Path], derived: list[str], columns: Sequence[str] | None) -> list[str]:
+    """``columns``, or every column of the files and then ``derived``; unknown ones refused."""
+    known = list(dict.fromkeys([*(n for p in paths for n in parse.header(p)), *derived]))
+    if columns is None:
+        return known
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise ValueError(f"no column {', '.join(map(repr, unknown))}; columns: {', '.join(known)}")
+    return list(columns)
 
 
 def derived_columns(asked: Query) -> list[str]:
@@ -152,7 +195,12 @@ def _with_partition(
 
 
 def read_table(
-    source: Source, asked: Query, columns: Sequence[str] | None = None, *, progress: bool | None = None
+    source: Source,
+    asked: Query,
+    columns: Sequence[str] | None = None,
+    *,
+    progress: bool | None = None,
+    types: Mapping[str, pa.DataType] | None = None,
 ) -> pa.Table | None:
     """The rows of ``asked`` as one Arrow table; ``None`` when the range has no files."""
     import pyarrow as pa
@@ -160,7 +208,7 @@ def read_table(
     files = select(source, asked)
     if not files:
         return None
-    return pa.concat_tables(tables(source, files, asked, columns, progress=progress))
+    return pa.concat_tables(tables(source, files, asked, columns, progress=progress, types=types))
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -174,6 +222,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     return connection
 
 
+@overload
 def read(
     source: str | os.PathLike[str] | Source | None = None,
     *,
@@ -185,7 +234,42 @@ def read(
     webservice: str | None = None,
     columns: list[str] | None = None,
     progress: bool | None = None,
-) -> pd.DataFrame:
+    types: Mapping[str, str] | None = None,
+    block_size: None = None,
+) -> pd.DataFrame: ...
+
+
+@overload
+def read(
+    source: str | os.PathLike[str] | Source | None = None,
+    *,
+    model: str,
+    designation: str = INPUTS,
+    version: str | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    webservice: str | None = None,
+    columns: list[str] | None = None,
+    progress: bool | None = None,
+    types: Mapping[str, str] | None = None,
+    block_size: int,
+) -> Iterator[pd.DataFrame]: ...
+
+
+def read(
+    source: str | os.PathLike[str] | Source | None = None,
+    *,
+    model: str,
+    designation: str = INPUTS,
+    version: str | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    webservice: str | None = None,
+    columns: list[str] | None = None,
+    progress: bool | None = None,
+    types: Mapping[str, str] | None = None,
+    block_size: int | None = None,
+) -> pd.DataFrame | Iterator[pd.DataFrame]:
     """The rows of ``model``'s ``designation`` on the days from ``start`` to ``end`` (both included).
 
     ``source``: ``None`` for the collector's own settings (``OTEL_MODELDATA_LOCAL_DIR`` or the
@@ -195,13 +279,24 @@ def read(
     A range without files gives an empty DataFrame; a model the source lacks raises
     :class:`UnknownModelError`, which lists the models found. ``progress``: a bar on stderr
     while reading and downloading many files; ``None`` draws it only when stderr is a terminal.
+    ``types`` gives columns an Arrow type by name (``"float64"``, ``"string"``...); a column
+    whose values do not convert is text.
+
+    With ``block_size`` (bytes of CSV), the rows come as an iterator of DataFrames read a block
+    at a time, so memory does not grow with the files: columns not in ``types`` are then text
+    (a stream cannot type a column from values it has not read yet), and errors such as an
+    unknown model come when the iterator is first used.
     """
     import pandas as pd
+    import pyarrow as pa
 
     asked = query(model, designation, version, webservice, start, end)
+    arrow_types = {name: pa.type_for_alias(kind) for name, kind in (types or {}).items()}
+    if block_size is not None:
+        return _read_blocks(source, asked, columns, arrow_types, block_size, progress)
     opened = open_source(source)
     try:
-        table = read_table(opened, asked, columns, progress=progress)
+        table = read_table(opened, asked, columns, progress=progress, types=arrow_types)
     finally:
         if opened is not source:
             opened.close()
@@ -209,6 +304,25 @@ def read(
         return pd.DataFrame(columns=columns)
     frame: pd.DataFrame = table.to_pandas(self_destruct=True, split_blocks=True)
     return frame
+
+
+def _read_blocks(
+    source: str | os.PathLike[str] | Source | None,
+    asked: Query,
+    columns: Sequence[str] | None,
+    types: Mapping[str, pa.DataType],
+    block_size: int,
+    progress: bool | None,
+) -> Iterator[pd.DataFrame]:
+    opened = open_source(source)
+    try:
+        files = select(opened, asked)
+        if files:
+            for table in blocks(opened, files, asked, columns, types, block_size, progress=progress):
+                yield table.to_pandas(self_destruct=True, split_blocks=True)
+    finally:
+        if opened is not source:
+            opened.close()
 
 
 def identifier(name: str) -> str:
