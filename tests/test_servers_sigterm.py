@@ -205,16 +205,18 @@ def assert_every_row_once(tmp_path: Path, log: str) -> None:
 
 GUNICORN = ["-m", "gunicorn", "--bind", "127.0.0.1:{port}", "--workers", "2", "--graceful-timeout", "20"]
 UVICORN_WORKER = ["--worker-class", "uvicorn.workers.UvicornWorker"]
+#: gunicorn's own worker kinds, each with and without ``--preload``: (worker options, preload options).
+GUNICORN_WORKERS = [
+    pytest.param(["--worker-class", "sync"], [], id="sync"),
+    pytest.param(["--worker-class", "sync"], ["--preload"], id="sync-preload"),
+    pytest.param(["--worker-class", "gthread", "--threads", "4"], [], id="gthread"),
+    pytest.param(["--worker-class", "gthread", "--threads", "4"], ["--preload"], id="gthread-preload"),
+]
 
 
 @pytest.mark.parametrize(
     ("worker", "preload"),
-    [
-        pytest.param(["--worker-class", "sync"], [], id="sync"),
-        pytest.param(["--worker-class", "sync"], ["--preload"], id="sync-preload"),
-        pytest.param(["--worker-class", "gthread", "--threads", "4"], [], id="gthread"),
-        pytest.param(["--worker-class", "gthread", "--threads", "4"], ["--preload"], id="gthread-preload"),
-    ],
+    GUNICORN_WORKERS,
 )
 def test_gunicorn_writes_every_queued_row_on_sigterm(
     tmp_path: Path, worker: list[str], preload: list[str]

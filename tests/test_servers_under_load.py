@@ -32,7 +32,16 @@ from typing import Any
 import pytest
 
 from outage import RestartableAzurite, row_keys, rows_in, running, wait_until
-from test_servers_sigterm import ASGI_APP, COLLECT, GUNICORN, WAIT, WSGI_APP, free_port, wait_until_serving
+from test_servers_sigterm import (
+    ASGI_APP,
+    COLLECT,
+    GUNICORN,
+    GUNICORN_WORKERS,
+    WAIT,
+    WSGI_APP,
+    free_port,
+    wait_until_serving,
+)
 
 from csvfiles import data_files, read_rows
 
@@ -285,12 +294,7 @@ FOUR = ["--workers", "4"]
 
 @pytest.mark.parametrize(
     ("worker", "preload"),
-    [
-        pytest.param(["--worker-class", "sync"], [], id="sync"),
-        pytest.param(["--worker-class", "sync"], ["--preload"], id="sync-preload"),
-        pytest.param(["--worker-class", "gthread", "--threads", "4"], [], id="gthread"),
-        pytest.param(["--worker-class", "gthread", "--threads", "4"], ["--preload"], id="gthread-preload"),
-    ],
+    GUNICORN_WORKERS,
 )
 def test_gunicorn_four_workers_sigterm_under_load_stores_every_answered_request_once(
     tmp_path: Path, worker: list[str], preload: list[str]
