@@ -25,6 +25,8 @@ import textwrap
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,30 +265,39 @@ def lines_stored(root: Path) -> int:
     return lines
 
 
-def load_then_sigterm(server: Server, root: Path) -> tuple[Load, str]:
-    """Load until ``BEFORE_SIGNAL`` answers, SIGTERM the master; the load and the server's log."""
+@contextmanager
+def under_load_until_sigterm(server: Server) -> Iterator[Load]:
+    """A load on ``server`` for the block; after it, SIGTERM to the master, which must exit 0.
+
+    The load and the server are stopped whatever happens in the block.
+    """
     load = Load(server.port)
     load.start()
     try:
+        yield load
+        load.signalled.set()
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(WAIT)
+    finally:
+        load.stop()
+        stop(server)
+    assert code == 0, server.log.read_text()
+
+
+def load_then_sigterm(server: Server, root: Path) -> tuple[Load, str]:
+    """Load until ``BEFORE_SIGNAL`` answers, SIGTERM the master; the load and the server's log."""
+    with under_load_until_sigterm(server) as load:
         wait_until(
             lambda: load.count() >= BEFORE_SIGNAL and lines_stored(root) > 0,
             WAIT,
             f"{BEFORE_SIGNAL} answered requests, some of their rows written",
         )
         answered, written = load.count(), lines_stored(root)
-        load.signalled.set()
-        server.process.send_signal(signal.SIGTERM)
         print(
             f"FIGURES at SIGTERM: {answered} requests answered ({2 * ROWS * answered} rows), "
             f"{written} rows written"
         )
-        code = server.process.wait(WAIT)
-    finally:
-        load.stop()
-        stop(server)
-    log = server.log.read_text()
-    assert code == 0, log
-    return load, log
+    return load, server.log.read_text()
 
 
 FOUR = ["--workers", "4"]
@@ -339,23 +350,14 @@ def test_gunicorn_sigterm_under_load_with_blob_storage_down_spools_then_replays_
     }
     args = [*GUNICORN, *FOUR, "--worker-class", "gthread", "--threads", "4", "app:app"]
     server = start_server(tmp_path, args, LOAD_WSGI_APP, **blob)
-    load = Load(server.port)
-    load.start()
-    try:
+    with under_load_until_sigterm(server) as load:
         wait_until(
             lambda: load.count() >= BEFORE_SIGNAL and blob_lines(restartable, container_name) > 0,
             WAIT,
             f"{BEFORE_SIGNAL} answered requests, some of their rows written",
         )
         restartable.stop()
-        load.signalled.set()
-        server.process.send_signal(signal.SIGTERM)
-        code = server.process.wait(WAIT)
-    finally:
-        load.stop()
-        stop(server)
     log = server.log.read_text()
-    assert code == 0, log
     stats = stats_of(server)
     assert stats["rows_spooled"] > 0, f"nothing was spooled: the test proves nothing: {stats}"
     restartable.start()
@@ -383,9 +385,7 @@ def test_gunicorn_worker_sigkilled_under_load_loses_at_most_its_last_schedule_de
     delay = 0.5  # half the default OTEL_BLRP_SCHEDULE_DELAY: a window shorter than the load before the kill
     args = [*GUNICORN, *FOUR, "--worker-class", "sync", "app:app"]
     server = start_server(tmp_path, args, LOAD_WSGI_APP, OTEL_BLRP_SCHEDULE_DELAY=str(int(delay * 1000)))
-    load = Load(server.port)
-    load.start()
-    try:
+    with under_load_until_sigterm(server) as load:
         # Steady state: the rows of 3 * BEFORE_SIGNAL requests written (about two seconds of load),
         # so every worker has exported, and the window of the bound is shorter than the load.
         steady = 2 * ROWS * 3 * BEFORE_SIGNAL
@@ -397,14 +397,7 @@ def test_gunicorn_worker_sigkilled_under_load_loses_at_most_its_last_schedule_de
         wait_until(
             lambda: load.count() >= answered + AFTER_KILL, WAIT, f"{AFTER_KILL} answers after the kill"
         )
-        load.signalled.set()
-        server.process.send_signal(signal.SIGTERM)
-        code = server.process.wait(WAIT)
-    finally:
-        load.stop()
-        stop(server)
     log = server.log.read_text()
-    assert code == 0, log
     rows = local_rows(tmp_path)
     assert [k for k, n in row_keys(rows).items() if n > 1] == [], log
     stored = stored_requests(rows)
