@@ -30,11 +30,13 @@ _ISOLATED_PREFIXES = (
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test starts without our variables, with fresh counters and collection not yet configured."""
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Each test starts without our variables, with fresh counters and collection not yet configured,
+    and with caches of its own (never the user's ``~/.cache``)."""
     for name in list(os.environ):
         if name.startswith(_ISOLATED_PREFIXES):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("OTEL_MODELDATA_CACHE_DIR", str(tmp_path / "analysis-cache"))
     monkeypatch.setenv("OTEL_BLRP_SCHEDULE_DELAY", "50")
     monkeypatch.setenv("OTEL_MODELDATA_SPOOL_DIR", "")  # no spool in the cwd; spool tests choose a folder
     STATS.reset()

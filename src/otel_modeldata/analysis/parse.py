@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    from .parsed import ParsedCache
+
 #: Files parsed at once; each parse also uses pyarrow's own threads for the blocks of a file.
 WORKERS: Final = 2
 #: Bytes of CSV per block when a file is streamed (:func:`read_blocks`), pyarrow's default. The
@@ -70,7 +72,7 @@ def fixed_types() -> dict[str, pa.DataType]:
 
 
 def read_file(
-    path: str | Path, columns: Sequence[str] | None = None, types: dict[str, pa.DataType] | None = None
+    path: str | Path, columns: Sequence[str] | None = None, types: Mapping[str, pa.DataType] | None = None
 ) -> pa.Table:
     """One file as a table: the given ``types`` first, the rest typed from every value.
 
@@ -148,6 +150,42 @@ def read_blocks(
             given[name] = pa.string()
 
 
+def _read_cached(
+    path: str | Path, columns: Sequence[str] | None, types: Mapping[str, pa.DataType], cache: ParsedCache
+) -> pa.Table:
+    """:func:`read_file` through ``cache``: the whole file is parsed once and kept, and the columns
+    asked for are taken from it, unless a type asked for is one the whole file's typing did not
+    give (then the file is parsed with that type, as without the cache)."""
+    whole = cache.load(Path(path))
+    if whole is None:
+        identity = cache.identity(Path(path))
+        whole = read_file(path)
+        if identity is not None:
+            cache.store(Path(path), identity, whole)
+    taken = _taken(whole, columns, types)
+    return read_file(path, columns, types) if taken is None else taken
+
+
+def _taken(
+    whole: pa.Table, columns: Sequence[str] | None, types: Mapping[str, pa.DataType]
+) -> pa.Table | None:
+    """``columns`` of ``whole`` in ``types``' types; ``None`` when a type is not the one the file
+    has and not an exact widening of it (no values to int64 or float64, int64 to float64)."""
+    import pyarrow as pa
+
+    names = whole.column_names if columns is None else [c for c in columns if c in whole.column_names]
+    arrays = []
+    for name in names:
+        column = whole.column(name)
+        wanted = types.get(name, column.type)
+        if wanted != column.type:
+            if not (column.type == pa.null() or (column.type == pa.int64() and wanted == pa.float64())):
+                return None
+            column = column.cast(wanted)
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
 def parse_options() -> pacsv.ParseOptions:
     """The collector's dialect: quoted cells may hold line breaks."""
     import pyarrow.csv as pacsv
@@ -173,15 +211,17 @@ def read_files(
     columns: Sequence[str] | None = None,
     on_read: Callable[[], None] | None = None,
     types: Mapping[str, pa.DataType] | None = None,
+    cache: ParsedCache | None = None,
 ) -> list[pa.Table]:
     """Tables of ``paths`` (in order) whose common columns have one type each (see the module);
-    ``types`` for the columns named there (text where their values do not convert)."""
+    ``types`` for the columns named there (text where their values do not convert). With a
+    ``cache``, a file parsed before and unchanged since is not parsed again."""
     import pyarrow as pa
 
     text: dict[str, pa.DataType] = dict(types or {})
 
     def read(path: str | Path) -> pa.Table:
-        table = read_file(path, columns, text)
+        table = read_file(path, columns, text) if cache is None else _read_cached(path, columns, text, cache)
         if on_read is not None:
             on_read()
         return table

@@ -26,6 +26,7 @@ from ..layout import ANY, LEVELS
 from ..schema import INPUTS, TIMESTAMP_COLUMN
 from . import parse
 from .find import DateLike, UnknownModelError, find_files, models, to_date
+from .parsed import ParsedCache
 from .sources import DataFile, Source, open_source, progress_bar
 
 if TYPE_CHECKING:
@@ -110,7 +111,9 @@ def tables(
     derived = derived_columns(asked)
     stored = None if columns is None else [c for c in columns if c not in derived]
     with progress_bar(len(paths), "reading", progress) as bar:
-        read = parse.read_files(paths, stored, on_read=bar.update, types=types)
+        read = parse.read_files(
+            paths, stored, on_read=bar.update, types=types, cache=ParsedCache.from_environment()
+        )
     schema = parse.unified_schema(read)
     if columns is not None:
         _known_columns(paths, derived, columns)
