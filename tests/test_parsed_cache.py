@@ -154,3 +154,26 @@ def write_day(root: Path, day: date, rows: list[list[str]]) -> None:
 def _day(path: Path) -> date:
     year, month, day = (int(p) for p in path.parts[-4:-1])
     return date(year, month, day)
+
+
+def test_partitions_count_the_same_rows_cold_warm_and_without_the_cache(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quoted line breaks are inside one row whichever way the rows are counted."""
+    cold = analysis.partitions(root, model="shop")
+    assert cache_entries(tmp_path) == []  # counting converts one column: nothing worth keeping
+    read_all(root)
+    warm = analysis.partitions(root, model="shop")
+    monkeypatch.setenv("OTEL_MODELDATA_PARSED_CACHE_MB", "0")
+    off = analysis.partitions(root, model="shop")
+    pd.testing.assert_frame_equal(warm, cold)
+    pd.testing.assert_frame_equal(off, cold)
+    inputs = cold[cold["designation"] == "inputs"].set_index(["version", "day"])["rows"]
+    assert inputs.to_dict() == {
+        ("1", date(2026, 11, 1)): 6,
+        ("1", date(2026, 11, 2)): len(
+            analysis.read(root, model="shop", version="1", start="2026-11-02", end="2026-11-02")
+        ),
+        ("1", date(2026, 11, 3)): 2,
+        ("2", date(2026, 11, 3)): 1,
+    }

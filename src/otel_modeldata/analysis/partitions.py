@@ -7,15 +7,15 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Final
 
 from ..layout import ANY, parse_partition
+from . import parse
 from .find import DateLike, find_files, to_date
-from .read import DIALECT, connect, identifier, literal
+from .parsed import ParsedCache
 from .sources import DataFile, Source, open_source
 
 if TYPE_CHECKING:
     import pandas as pd
 
 COLUMNS: Final = ("webservice", "model", "version", "designation", "day", "files", "rows", "bytes")
-_PATH: Final = "$otel_modeldata_path"
 
 
 def partitions(
@@ -57,16 +57,10 @@ def partitions(
 
 
 def _row_counts(source: Source, files: list[DataFile]) -> dict[str, int]:
-    """Rows of each file, by name, counted by DuckDB's CSV parser (quoted line breaks included)."""
+    """Rows of each file, by name, as the reader parses them (quoted line breaks inside a value);
+    the files a read kept parsed are not parsed again."""
     if not files:
         return {}
-    paths = [str(p) for p in source.fetch(files)]
-    names = dict(zip(paths, (f.name for f in files), strict=True))
-    connection = connect()
-    try:
-        options = f"{DIALECT}, union_by_name = true, all_varchar = true, filename = {literal(_PATH)}"
-        sql = f"SELECT {identifier(_PATH)}, count(*) FROM read_csv($files, {options}) GROUP BY 1"  # noqa: S608
-        counted = connection.sql(sql, params={"files": paths}).fetchall()
-    finally:
-        connection.close()
-    return {names[path]: count for path, count in counted}
+    paths = source.fetch(files)
+    counts = parse.row_counts(paths, ParsedCache.from_environment())
+    return {file.name: count for file, count in zip(files, counts, strict=True)}

@@ -15,7 +15,6 @@ docs/analysis.md for the figures.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,7 +29,6 @@ from .parsed import ParsedCache
 from .sources import DataFile, Source, open_source, progress_bar
 
 if TYPE_CHECKING:
-    import duckdb
     import pandas as pd
     import pyarrow as pa
 
@@ -40,8 +38,6 @@ DAY: Final = "$day"
 FILE: Final = "$file"
 MODEL_VERSION: Final = "$model_version"
 WEBSERVICE: Final = "$webservice"
-#: The files' dialect for DuckDB (which counts rows for ``partitions``), given rather than sniffed.
-DIALECT: Final = "header = true, delim = ',', quote = '\"', escape = '\"', skip = 0"
 
 
 @dataclass(frozen=True)
@@ -214,17 +210,6 @@ def read_table(
     return pa.concat_tables(tables(source, files, asked, columns, progress=progress, types=types))
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB whose times are in UTC (the files' timestamps are), quiet unless watched."""
-    import duckdb
-
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    # DuckDB draws its progress bar on stdout: only where a person watches it, never into a pipe.
-    connection.execute(f"SET enable_progress_bar = {str(sys.stdout.isatty()).lower()}")
-    return connection
-
-
 @overload
 def read(
     source: str | os.PathLike[str] | Source | None = None,
@@ -326,13 +311,3 @@ def _read_blocks(
     finally:
         if opened is not source:
             opened.close()
-
-
-def identifier(name: str) -> str:
-    """A column name as a DuckDB identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    """Text as a DuckDB string literal."""
-    return "'" + text.replace("'", "''") + "'"
