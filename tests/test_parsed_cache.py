@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from datetime import date
 from pathlib import Path
@@ -177,3 +178,14 @@ def test_partitions_count_the_same_rows_cold_warm_and_without_the_cache(
         ("1", date(2026, 11, 3)): 2,
         ("2", date(2026, 11, 3)): 1,
     }
+
+
+def test_a_forked_child_reads_as_its_parent_did(root: Path) -> None:
+    """Readers forked by multiprocessing after the parent read (the parsing threads are the parent's)."""
+    expected = len(analysis.read(root, model="shop"))
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(count_rows, (root,)).get(timeout=30) == expected
+
+
+def count_rows(root: Path) -> int:
+    return len(analysis.read(root, model="shop"))

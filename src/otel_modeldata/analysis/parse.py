@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -58,6 +60,8 @@ _GUARDED: Final = (
     + "])"
 )
 _COLUMN_NUMBER: Final = re.compile(r"CSV column #(\d+)")
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 
 
 def fixed_types() -> dict[str, pa.DataType]:
@@ -159,8 +163,7 @@ def row_counts(paths: Sequence[str | Path], cache: ParsedCache | None) -> list[i
         whole = None if cache is None else cache.load(Path(path))
         return len(read_file(path, header(path)[:1]) if whole is None else whole)
 
-    with ThreadPoolExecutor(WORKERS) as pool:
-        return list(pool.map(rows, paths))
+    return list(_pool().map(rows, paths))
 
 
 def _read_cached(
@@ -239,16 +242,33 @@ def read_files(
             on_read()
         return table
 
-    with ThreadPoolExecutor(WORKERS) as pool:
-        tables = list(pool.map(read, paths))
-        while conflicts := _text_needed(tables):
-            text.update(dict.fromkeys(conflicts, pa.string()))
-            redo = [i for i, t in enumerate(tables) if any(_is_not_text(t, c) for c in conflicts)]
-            for i, table in zip(
-                redo, pool.map(lambda i: read_file(paths[i], columns, text), redo), strict=True
-            ):
-                tables[i] = table
-        return tables
+    pool = _pool()
+    tables = list(pool.map(read, paths))
+    while conflicts := _text_needed(tables):
+        text.update(dict.fromkeys(conflicts, pa.string()))
+        redo = [i for i, t in enumerate(tables) if any(_is_not_text(t, c) for c in conflicts)]
+        for i, table in zip(redo, pool.map(lambda i: read_file(paths[i], columns, text), redo), strict=True):
+            tables[i] = table
+    return tables
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The process's pool of :data:`WORKERS` parsing threads: a pool per call started two threads
+    for each day of ``join_to``, which cost more than reading the day's files from the cache."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(WORKERS, thread_name_prefix="otel-modeldata-parse")
+        return _POOL
+
+
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool there."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def unified_schema(tables: Iterable[pa.Table], order: Sequence[str] | None = None) -> pa.Schema:
@@ -268,10 +288,15 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     import pyarrow as pa
 
     arrays = [
-        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
+        _cast(table.column(f.name), f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
         for f in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _cast(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
+    """``column`` as ``kind``; itself when it is already (a cast to the same type still costs a pass)."""
+    return column if column.type == kind else column.cast(kind)
 
 
 def header(path: str | Path) -> list[str]:

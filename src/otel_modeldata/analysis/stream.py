@@ -261,7 +261,9 @@ def _write(path: Path, parquet: bool, schema: pa.Schema | None, days: Iterator[p
             if writer is None:
                 schema = _fits(table, schema or table.schema)
                 writer = (
-                    pq.ParquetWriter(path, schema, use_dictionary=_repeating(schema))
+                    pq.ParquetWriter(
+                        path, schema, use_dictionary=_repeating(schema), compression=_compression(schema)
+                    )
                     if parquet
                     else pacsv.CSVWriter(path, schema)
                 )
@@ -283,6 +285,15 @@ def _repeating(schema: pa.Schema) -> list[str]:
     return [
         f.name for f in schema if (t.is_string(f.type) or t.is_timestamp(f.type)) and f.name not in unique
     ]
+
+
+def _compression(schema: pa.Schema) -> dict[str, str]:
+    """Snappy, but none for floats: compressing them took half the time to write a day and saved
+    a quarter of their bytes (1 M joined rows of 20 features: 0.56 s and 164 MB uncompressed,
+    1.25 s and 119 MB with snappy)."""
+    import pyarrow.types as t
+
+    return {f.name: "none" if t.is_floating(f.type) else "snappy" for f in schema}
 
 
 def _fits(table: pa.Table, schema: pa.Schema) -> pa.Schema:
