@@ -64,16 +64,10 @@ def test_join_to_after_a_read_writes_the_same_file(root: Path, tmp_path: Path) -
 
 
 def test_an_unchanged_file_is_not_parsed_again(root: Path) -> None:
-    """The cache is used: a file whose bytes were altered behind the reader's back, keeping its size
-    and times, still reads as it was (the collector only ever appends, which changes the size)."""
+    """The cache is used: a file altered behind the reader's back, keeping its size and times,
+    still reads as it was."""
     before = analysis.read(root, model="shop", start=DAY1, end=DAY1)
-    (path,) = [
-        p for p in root.rglob("data.csv") if "inputs" in p.parts and "2026" in p.parts and _day(p) == DAY1
-    ]
-    status = path.stat()
-    data = path.read_bytes()
-    path.write_bytes(data.replace(b"boom", b"BOOM"))
-    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    alter_behind_the_readers_back(root, b"boom", b"BOOM")
     again = analysis.read(root, model="shop", start=DAY1, end=DAY1)
     assert "boom" in again["text"].tolist()
     pd.testing.assert_frame_equal(again, before)
@@ -189,3 +183,26 @@ def test_a_forked_child_reads_as_its_parent_did(root: Path) -> None:
 
 def count_rows(root: Path) -> int:
     return len(analysis.read(root, model="shop"))
+
+
+def test_a_read_of_some_columns_keeps_nothing_but_uses_what_a_whole_read_kept(
+    root: Path, tmp_path: Path
+) -> None:
+    some = analysis.read(root, model="shop", columns=["n", "text"])
+    assert cache_entries(tmp_path) == []  # only two columns were converted: nothing worth keeping
+    whole = analysis.read(root, model="shop")
+    assert cache_entries(tmp_path)
+    alter_behind_the_readers_back(root, b"boom", b"BOOM")
+    again = analysis.read(root, model="shop", columns=["n", "text"])
+    assert "boom" in again["text"].tolist()  # taken from what the whole read kept
+    pd.testing.assert_frame_equal(again, some)
+    pd.testing.assert_frame_equal(again, whole[["n", "text"]])
+
+
+def alter_behind_the_readers_back(root: Path, old: bytes, new: bytes) -> None:
+    """Change bytes of the day-1 inputs keeping the file's size and times (the collector only ever
+    appends, which changes the size): a reader that does not parse it again still sees ``old``."""
+    (path,) = [p for p in root.rglob("data.csv") if "inputs" in p.parts and _day(p) == DAY1]
+    status = path.stat()
+    path.write_bytes(path.read_bytes().replace(old, new))
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))

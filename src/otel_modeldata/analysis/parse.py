@@ -169,10 +169,13 @@ def row_counts(paths: Sequence[str | Path], cache: ParsedCache | None) -> list[i
 def _read_cached(
     path: str | Path, columns: Sequence[str] | None, types: Mapping[str, pa.DataType], cache: ParsedCache
 ) -> pa.Table:
-    """:func:`read_file` through ``cache``: the whole file is parsed once and kept, and the columns
-    asked for are taken from it, unless a type asked for is one the whole file's typing did not
-    give (then the file is parsed with that type, as without the cache)."""
+    """:func:`read_file` through ``cache``: a file read whole is kept, and the columns asked for
+    are taken from what was kept, unless a type asked for is one the whole file's typing did not
+    give (then the file is parsed with that type, as without the cache). A read of some columns
+    converts only those, as without the cache, and keeps nothing."""
     whole = cache.load(Path(path))
+    if whole is None and columns is not None:
+        return read_file(path, columns, types)
     if whole is None:
         identity = cache.identity(Path(path))
         whole = read_file(path)
