@@ -10,7 +10,7 @@ modification time and inode, and the versions of this reader and of pyarrow. A f
 matches and is parsed again, replacing its entry.
 
 Entries are uncompressed Arrow IPC files, memory-mapped when read: about the CSV's size on disk,
-read in a twentieth of the time the CSV takes to parse (LZ4 would take a third of the space but
+read in a fiftieth of the time the CSV takes to parse (LZ4 would take a third of the space but
 read ten times slower; figures in docs/analysis.md). The folder is bounded by
 ``OTEL_MODELDATA_PARSED_CACHE_MB`` (default 10240; ``0`` keeps nothing): the entries read least
 recently are removed first. The cache never makes a read fail: an entry that cannot be read or
