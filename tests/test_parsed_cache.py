@@ -13,6 +13,7 @@ import pytest
 import otel_modeldata
 from _analysis_data import DAY1, DAY3, collect_shop, on_day
 from otel_modeldata import analysis, collect_io
+from otel_modeldata.analysis import parsed
 from otel_modeldata.csvfmt import RowContext, RowWriter, header_line
 from otel_modeldata.layout import Identity, partition_folder
 
@@ -206,3 +207,11 @@ def alter_behind_the_readers_back(root: Path, old: bytes, new: bytes) -> None:
     status = path.stat()
     path.write_bytes(path.read_bytes().replace(old, new))
     os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def test_entries_made_by_other_reader_rules_are_not_used(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new release (or a reader being changed) parses again rather than trust an older table."""
+    analysis.read(root, model="shop", start=DAY1, end=DAY1)
+    alter_behind_the_readers_back(root, b"boom", b"BOOM")
+    monkeypatch.setattr(parsed, "_rules", lambda: "the rules of another release")
+    assert "BOOM" in analysis.read(root, model="shop", start=DAY1, end=DAY1)["text"].tolist()

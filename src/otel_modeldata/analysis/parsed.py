@@ -5,9 +5,10 @@ per row), and most of what people read no longer changes: yesterday's files are 
 to again. A file's whole table, as :func:`~otel_modeldata.analysis.parse.read_file` types it, is
 kept in ``<OTEL_MODELDATA_CACHE_DIR>/parsed`` (default ``~/.cache/otel-modeldata/parsed``) under
 a name made from the file's path, with the file's identity in the table's metadata: its size,
-modification time and inode, and the versions of this reader and of pyarrow. A file that grew
-(today's), was replaced, or was downloaded again because its blob's ETag changed no longer
-matches and is parsed again, replacing its entry.
+modification time and inode, a digest of the reader's rules (its source) and pyarrow's version.
+A file that grew (today's), was replaced, or was downloaded again because its blob's ETag
+changed no longer matches and is parsed again, replacing its entry; so does every file after
+the reader's rules changed.
 
 Entries are uncompressed Arrow IPC files, memory-mapped when read: about the CSV's size on disk,
 read in a fiftieth of the time the CSV takes to parse (LZ4 would take a third of the space but
@@ -20,6 +21,7 @@ written is as if it were not there.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -28,7 +30,6 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from .. import __version__
 from .sources import CACHE_DIR, DEFAULT_CACHE_DIR
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ PARSED_CACHE_MB: Final = "OTEL_MODELDATA_PARSED_CACHE_MB"
 """Megabytes of parsed files kept for the next read, default 10240; ``0`` turns the cache off."""
 
 DEFAULT_LIMIT_MB: Final = 10240
-#: Changed whenever the reader's rules for a file's table change, so older entries are not used.
-FORMAT: Final = "1"
 _IDENTITY: Final = b"otel_modeldata.parsed"
 _SUFFIX: Final = ".arrow"
 
@@ -142,7 +141,20 @@ def _identity(path: Path) -> bytes:
 
     status = os.stat(path)
     facts = [str(Path(path).resolve()), status.st_size, status.st_mtime_ns, status.st_ino, status.st_dev]
-    return json.dumps([*facts, FORMAT, __version__, pa.__version__]).encode()
+    return json.dumps([*facts, _rules(), pa.__version__]).encode()
+
+
+@functools.cache
+def _rules() -> str:
+    """A digest of the modules that decide what a file's table is: an entry made by other rules
+    (another release, or a change of the reader being developed) is not used."""
+    from .. import policy, schema
+    from . import parse
+
+    digest = hashlib.sha256()
+    for module in (parse, policy, schema):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()
 
 
 def _remove(path: Path) -> None:
