@@ -224,3 +224,40 @@ def test_shutdown_with_appends_in_flight_returns_in_time_and_spools_the_rest_onc
     assert len(keys) == accepted
     spooled = stats["rows_spooled"]
     print(f"\nFIGURES shutdown-in-flight: took {elapsed:.2f} s of {timeout} ms; spooled {spooled}")
+
+
+@pytest.mark.parametrize(
+    ("variables", "through_proxy"),
+    [
+        ({"HTTP_PROXY": "{proxy}"}, True),
+        ({"all_proxy": "{proxy}"}, True),
+        ({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1"}, False),
+    ],
+    ids=["HTTP_PROXY", "all_proxy", "NO_PROXY"],
+)
+def test_proxy_variables_in_the_environment_are_followed(
+    azurite: Azurite,
+    container_name: str,
+    spool_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    through_proxy: bool,
+) -> None:
+    """Requests skip looking for proxies only when none is set: a proxy that is set carries every row."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    partitions = collectors(["proxied1", "proxied2"])
+    with LatencyProxy(azurite.port, 0) as proxy:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value.format(proxy=f"http://127.0.0.1:{proxy.port}"))
+        handle = configure(azurite, container_name, spool_dir)
+        for r in range(3):
+            collect_round(partitions, r, 1)
+            assert handle.force_flush()
+        handle.shutdown()
+        connections = proxy.connections
+    for name in variables:
+        monkeypatch.delenv(name)  # the test reads the container back directly
+    assert values_by_model(azurite, container_name) == {"proxied1": [0, 1, 2], "proxied2": [0, 1, 2]}
+    assert (connections > 0) == through_proxy
