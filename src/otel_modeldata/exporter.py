@@ -167,6 +167,11 @@ class ModelDataLogExporter(LogRecordExporter):
         """Where rows are written."""
         return self._destination
 
+    @property
+    def waits_on_network(self) -> bool:
+        """Whether an export waits on round trips: the handoff then prepares the next batch meanwhile."""
+        return self._destination.waits_on_network
+
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Write the model-data records of ``batch``; never raises."""
         if self._shutdown:

@@ -22,6 +22,12 @@ It replaces the SDK's BatchLogRecordProcessor for model data and keeps the meani
 keeps fewer rows in memory, a quiet one exports no more often than before. After ``fork()``
 the child starts with an empty queue and a new thread: the rows queued before the fork
 belong to the parent, which writes them itself.
+
+When each export waits on the network (an exporter whose ``waits_on_network`` is true: Blob
+Storage), a second thread exports while the first makes the next batch's records: the round
+trips of one export overlap the work of the next. Exports still run one after another, on that
+one thread, so an exporter sees the same calls in the same order; the first thread stays at
+most one batch ahead, and a batch counts as done (for ``force_flush()``) once it is exported.
 """
 
 from __future__ import annotations
@@ -82,6 +88,18 @@ class Pending(NamedTuple):
     attributes: dict[str, Any]
 
 
+class _Prepared(NamedTuple):
+    """A batch whose records are made, waiting for its export."""
+
+    batch: list[Pending]
+    emitted: list[Pending]
+    records: list[ReadableLogRecord]
+
+
+#: Put in the slot instead of a batch: the exporting thread ends.
+_STOP: Final = _Prepared([], [], [])
+
+
 @runtime_checkable
 class Interruptible(Protocol):
     """An exporter that can stop waiting for its destination when shutdown's time runs out."""
@@ -109,6 +127,8 @@ class Handoff(LogRecordProcessor):
     ) -> None:
         """``shutdown_millis`` bounds ``shutdown()`` when the provider calls it without a timeout."""
         self._exporter = exporter
+        #: Export on a thread of its own while the next batch's records are made.
+        self._overlap = getattr(exporter, "waits_on_network", False) is True
         self.shutdown_millis = shutdown_millis
         self.max_rows = max_rows
         self.batch_size = batch_size
@@ -128,12 +148,21 @@ class Handoff(LogRecordProcessor):
         self._queue: deque[Pending] = deque()
         self._emitted: list[ReadableLogRecord] = []
         self._rows = 0
+        #: Rows in the queue itself (``_rows`` also counts those taken and not yet exported).
+        self._waiting_rows = 0
         self._queued = 0
+        #: Values taken from the queue for an export, and values whose export has returned.
+        self._taken = 0
         self._done = 0
         self._flush_to = 0
         self._closed = closed
         self._draining = False
         self._thread: threading.Thread | None = None
+        #: The batch handed from the thread that makes records to the one that exports them.
+        self._slot = threading.Condition(self._lock)
+        self._ready: _Prepared | None = None
+        #: Whether the exporting thread has a batch in hand.
+        self._busy = False
 
     def _after_fork(self) -> None:
         """The child starts empty: the rows queued before the fork are the parent's to write."""
@@ -163,11 +192,12 @@ class Handoff(LogRecordProcessor):
             # wake-up outside.
             if self._closed:
                 return SHUT_DOWN
-            before = self._rows
-            rows = before + n
+            rows = self._rows + n
             if rows > self.max_rows:
                 return QUEUE_FULL
             self._rows = rows
+            before = self._waiting_rows
+            self._waiting_rows = before + n
             self._queued += 1
             queue.append(item)
             start = self._thread is None
@@ -175,7 +205,7 @@ class Handoff(LogRecordProcessor):
             # then already have grown the queue past the batch size, and nobody would wake
             # the exporting thread. One item per put() makes the equality the crossing.
             full = len(queue) == self.batch_size
-            filling = before < self.soon_rows <= rows
+            filling = before < self.soon_rows <= before + n
         if start:
             self._start()
         elif full or filling:
@@ -239,7 +269,7 @@ class Handoff(LogRecordProcessor):
         with self._lock:
             left = list(self._queue)
             self._queue.clear()
-            self._rows = 0
+            self._rows = self._waiting_rows = 0
         for item in left:
             _count_drop(item, SHUT_DOWN)
         self._exporter.shutdown()  # type: ignore[no-untyped-call]
@@ -252,38 +282,92 @@ class Handoff(LogRecordProcessor):
         that every caller needs, and threads then queue on it. From ``soon_rows`` on, the
         wait is ``soon_delay``. An interrupted shutdown takes the whole queue at once: one
         export spools it fastest.
+
+        While the exporting thread is busy, only a full batch (or a flush or shutdown) is taken
+        at once; otherwise the wait starts when that export returns, as it does without that
+        thread. So a quiet service's batches gather the rows that came meanwhile, as before,
+        instead of leaving in more, smaller exports (each costing a request per file).
         """
         with self._lock:
+            while self._busy and not self._urgent():
+                self._has_work.wait()
             if not self._urgent():
                 woken = True
-                if self._rows < self.soon_rows:
+                if self._waiting_rows < self.soon_rows:
                     woken = self._has_work.wait(self.delay)
                 if woken and not self._urgent():
                     self._has_work.wait(self.soon_delay)
             if not self._queue:
                 return None if self._closed else []
             size = len(self._queue) if self._draining else min(self.batch_size, len(self._queue))
-            return [self._queue.popleft() for _ in range(size)]
+            self._taken += size
+            batch = [self._queue.popleft() for _ in range(size)]
+            self._waiting_rows -= sum(len(item.body) for item in batch)
+            return batch
 
     def _urgent(self) -> bool:
-        return len(self._queue) >= self.batch_size or self._closed or self._flush_to > self._done
+        return len(self._queue) >= self.batch_size or self._closed or self._flush_to > self._taken
 
     def _work(self) -> None:
+        """Make each batch's records and export them, or hand them to the exporting thread."""
         lifecycle.shield_this_thread()
+        exporting = self._start_exporting() if self._overlap else None
         while (batch := self._take()) is not None:
             if not batch:
                 continue
             token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
             try:
-                self._export(batch)
+                prepared = self._prepare(batch)
+                if exporting is None:
+                    self._export(prepared)
             finally:
                 detach(token)
-            with self._lock:
-                self._rows -= sum(len(item.body) for item in batch)
-                self._done += len(batch)
-                self._progress.notify_all()
+            if exporting is not None:
+                self._hand_over(prepared)
+        if exporting is not None:
+            self._hand_over(_STOP)
+            exporting.join()
 
-    def _export(self, batch: list[Pending]) -> None:
+    def _start_exporting(self) -> threading.Thread | None:
+        """The thread that exports prepared batches; None if none may start (late in the exit)."""
+        thread = threading.Thread(target=self._export_prepared, name="otel_modeldata-export", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            return None
+        return thread
+
+    def _hand_over(self, prepared: _Prepared) -> None:
+        """Give ``prepared`` to the exporting thread; return once it has started on it.
+
+        It starts on a batch when the previous export has returned: this thread then makes
+        the next batch's records while that batch is exported, never more than one ahead.
+        """
+        with self._lock:
+            self._ready = prepared
+            self._slot.notify_all()
+            while self._ready is prepared:
+                self._slot.wait()
+
+    def _export_prepared(self) -> None:
+        lifecycle.shield_this_thread()
+        while True:
+            with self._lock:
+                while self._ready is None:
+                    self._slot.wait()
+                prepared, self._ready = self._ready, None
+                self._busy = prepared is not _STOP
+                self._slot.notify_all()
+            if prepared is _STOP:
+                return
+            token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+            try:
+                self._export(prepared)
+            finally:
+                detach(token)
+
+    def _prepare(self, batch: list[Pending]) -> _Prepared:
+        """Make the batch's log records (through the SDK Logger, which hands them to ``on_emit``)."""
         logger = self._logger
         assert logger is not None, "Handoff.bind() was not called"
         limits = self._limits
@@ -320,14 +404,24 @@ class Handoff(LogRecordProcessor):
                 # the GIL as before, so that a busy caller cannot starve it (and fill the queue).
                 _let_others_run()
         records, self._emitted = self._emitted, []
-        if not records:
-            return
-        try:
-            self._exporter.export(records)
-        except Exception:
-            _log.exception("otel_modeldata: the exporter raised")
-            for item in emitted:
-                _count_drop(item, EXPORT_FAILED)
+        return _Prepared(batch, emitted, records)
+
+    def _export(self, prepared: _Prepared) -> None:
+        """Export a prepared batch; then it no longer counts as queued, and flushes waiting for it end."""
+        if prepared.records:
+            try:
+                self._exporter.export(prepared.records)
+            except Exception:
+                _log.exception("otel_modeldata: the exporter raised")
+                for item in prepared.emitted:
+                    _count_drop(item, EXPORT_FAILED)
+        with self._lock:
+            self._rows -= sum(len(item.body) for item in prepared.batch)
+            self._done += len(prepared.batch)
+            self._progress.notify_all()
+            if self._busy:
+                self._busy = False
+                self._has_work.notify()
 
 
 class _CheckedRecord(ReadWriteLogRecord):
