@@ -160,6 +160,47 @@ def test_a_slow_file_does_not_hold_up_the_others(
     assert values_by_model(azurite, container_name) == {m: [0, 1] for m in models}
 
 
+def test_the_next_export_goes_out_while_a_slow_file_holds_the_last_one(
+    azurite: Azurite, container_name: str, spool_dir: Path
+) -> None:
+    """Full batches keep coming while one file's append is held: the other files' rows of the later
+    batches land meanwhile; the held file's rows follow in call order, and a flush waits for them."""
+    models = ["slow", "quick1", "quick2"]
+    partitions = collectors(models)
+    with ThrottlingProxy(azurite.port) as proxy:
+        handle = configure(
+            replace(azurite, port=proxy.port), container_name, spool_dir, export_batch_size=len(models)
+        )
+        collect_round(partitions, 0, 1)
+        assert handle.force_flush()
+        released = proxy.hold("/slow/")
+        try:
+            collect_round(partitions, 1, 2)  # two full batches: two exports
+            flushed: list[bool] = []
+            flusher = threading.Thread(target=lambda: flushed.append(handle.force_flush()))
+            flusher.start()
+            landed = wait_until(
+                lambda: (
+                    (v := values_by_model(azurite, container_name))
+                    and all(v[m] == [0, 1, 2] for m in models[1:])
+                    and v
+                ),
+                10,
+                "the second export's rows of the quick files while the slow file's first append is held",
+            )
+            assert landed["slow"] == [0]
+            assert flusher.is_alive()  # the flush waits for the held append
+        finally:
+            released.set()
+        flusher.join(30)
+        handle.shutdown()
+    assert flushed == [True]
+    assert values_by_model(azurite, container_name) == {m: [0, 1, 2] for m in models}
+    stats = otel_modeldata.stats()
+    assert stats["rows_written"] == stats["rows_accepted"] == 9
+    assert (stats["rows_spooled"], stats["rows_failed"], stats["rows_unaccounted"]) == (0, 0, 0)
+
+
 def test_a_failing_file_is_spooled_on_its_own_and_replayed_once(
     azurite: Azurite, container_name: str, spool_dir: Path
 ) -> None:
