@@ -22,7 +22,7 @@ with the storage connection string pointing at Azurite itself ("direct") or at t
                     moment: p50 and p99. The target is at most the schedule delay
                     (``OTEL_BLRP_SCHEDULE_DELAY``, default 1,000 ms) plus 0.5 s.
 
-The exporter's fan-out width is ``OTEL_MODELDATA_MAX_CONCURRENT_APPENDS`` (default 8), read
+The exporter's fan-out width is ``OTEL_MODELDATA_MAX_CONCURRENT_APPENDS`` (default 16), read
 from the environment like any setting. Figures for an older version come from running this
 same file with that version's ``src`` first on ``PYTHONPATH`` (see docs/performance.md).
 """

@@ -73,7 +73,7 @@ def values_by_model(server: Azurite, container: str) -> dict[str, list[int]]:
 def test_files_are_appended_side_by_side_and_each_keeps_its_rows_in_order(
     azurite: Azurite, container_name: str, spool_dir: Path
 ) -> None:
-    """16 partitions, 200 ms per round trip: an export takes two round trips (8 at once), not 16."""
+    """16 partitions, 200 ms per round trip: an export takes one round trip (16 at once), not 16."""
     models = [f"far{k:02d}" for k in range(16)]
     partitions = collectors(models)
     rounds, calls = 2, 3
