@@ -73,7 +73,7 @@ def values_by_model(server: Azurite, container: str) -> dict[str, list[int]]:
 def test_files_are_appended_side_by_side_and_each_keeps_its_rows_in_order(
     azurite: Azurite, container_name: str, spool_dir: Path
 ) -> None:
-    """16 partitions, 200 ms per round trip: an export takes two round trips (8 at once), not 16."""
+    """16 partitions, 200 ms per round trip: an export takes one round trip (16 at once), not 16."""
     models = [f"far{k:02d}" for k in range(16)]
     partitions = collectors(models)
     rounds, calls = 2, 3
@@ -160,6 +160,47 @@ def test_a_slow_file_does_not_hold_up_the_others(
     assert values_by_model(azurite, container_name) == {m: [0, 1] for m in models}
 
 
+def test_the_next_export_goes_out_while_a_slow_file_holds_the_last_one(
+    azurite: Azurite, container_name: str, spool_dir: Path
+) -> None:
+    """Full batches keep coming while one file's append is held: the other files' rows of the later
+    batches land meanwhile; the held file's rows follow in call order, and a flush waits for them."""
+    models = ["slow", "quick1", "quick2"]
+    partitions = collectors(models)
+    with ThrottlingProxy(azurite.port) as proxy:
+        handle = configure(
+            replace(azurite, port=proxy.port), container_name, spool_dir, export_batch_size=len(models)
+        )
+        collect_round(partitions, 0, 1)
+        assert handle.force_flush()
+        released = proxy.hold("/slow/")
+        try:
+            collect_round(partitions, 1, 2)  # two full batches: two exports
+            flushed: list[bool] = []
+            flusher = threading.Thread(target=lambda: flushed.append(handle.force_flush()))
+            flusher.start()
+            landed = wait_until(
+                lambda: (
+                    (v := values_by_model(azurite, container_name))
+                    and all(v[m] == [0, 1, 2] for m in models[1:])
+                    and v
+                ),
+                10,
+                "the second export's rows of the quick files while the slow file's first append is held",
+            )
+            assert landed["slow"] == [0]
+            assert flusher.is_alive()  # the flush waits for the held append
+        finally:
+            released.set()
+        flusher.join(30)
+        handle.shutdown()
+    assert flushed == [True]
+    assert values_by_model(azurite, container_name) == {m: [0, 1, 2] for m in models}
+    stats = otel_modeldata.stats()
+    assert stats["rows_written"] == stats["rows_accepted"] == 9
+    assert (stats["rows_spooled"], stats["rows_failed"], stats["rows_unaccounted"]) == (0, 0, 0)
+
+
 def test_a_failing_file_is_spooled_on_its_own_and_replayed_once(
     azurite: Azurite, container_name: str, spool_dir: Path
 ) -> None:
@@ -224,3 +265,40 @@ def test_shutdown_with_appends_in_flight_returns_in_time_and_spools_the_rest_onc
     assert len(keys) == accepted
     spooled = stats["rows_spooled"]
     print(f"\nFIGURES shutdown-in-flight: took {elapsed:.2f} s of {timeout} ms; spooled {spooled}")
+
+
+@pytest.mark.parametrize(
+    ("variables", "through_proxy"),
+    [
+        ({"HTTP_PROXY": "{proxy}"}, True),
+        ({"all_proxy": "{proxy}"}, True),
+        ({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1"}, False),
+    ],
+    ids=["HTTP_PROXY", "all_proxy", "NO_PROXY"],
+)
+def test_proxy_variables_in_the_environment_are_followed(
+    azurite: Azurite,
+    container_name: str,
+    spool_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    through_proxy: bool,
+) -> None:
+    """Requests skip looking for proxies only when none is set: a proxy that is set carries every row."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    partitions = collectors(["proxied1", "proxied2"])
+    with LatencyProxy(azurite.port, 0) as proxy:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value.format(proxy=f"http://127.0.0.1:{proxy.port}"))
+        handle = configure(azurite, container_name, spool_dir)
+        for r in range(3):
+            collect_round(partitions, r, 1)
+            assert handle.force_flush()
+        handle.shutdown()
+        connections = proxy.connections
+    for name in variables:
+        monkeypatch.delenv(name)  # the test reads the container back directly
+    assert values_by_model(azurite, container_name) == {"proxied1": [0, 1, 2], "proxied2": [0, 1, 2]}
+    assert (connections > 0) == through_proxy

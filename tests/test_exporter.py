@@ -201,7 +201,7 @@ def test_caches_keep_only_recent_days(exporter: ModelDataLogExporter, store: Sto
         },  # type: ignore[union-attr]
         "destination files": {_day_of(folder) for folder, *_ in destination._files},
     }
-    for name in ("_cursors", "_path_locks"):
+    for name in ("_cursors", "_blobs", "_path_locks"):
         if hasattr(destination, name):
             caches[name] = {_day_of(path.rpartition("/")[0]) for path in getattr(destination, name)}
     assert caches == dict.fromkeys(caches, recent)

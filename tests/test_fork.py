@@ -134,3 +134,37 @@ def test_a_child_forked_after_blob_writes_sends_nothing_on_the_parents_connectio
         assert (stats["rows_accepted"], stats["rows_written"], stats["rows_unaccounted"]) == (2, 2, 0)
     finally:
         store.close()
+
+
+def test_a_child_forked_while_the_parent_was_appending_to_the_same_file_can_write(
+    local_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At fork() the parent's export is inside its append: the child's own append to that file must not
+    wait for it (the parent's threads, which would end it, did not follow into the child)."""
+    store = LocalStore(local_root)
+    handle = store.configure()
+    assert handle.exporter is not None
+    destination = handle.exporter.destination
+    parent, appending, forked = os.getpid(), threading.Event(), threading.Event()
+    real_append = destination._append
+
+    def append_held_in_parent(path: str, payload: bytes) -> None:
+        if os.getpid() == parent and not forked.is_set():
+            appending.set()
+            forked.wait(WAIT)
+        real_append(path, payload)
+
+    monkeypatch.setattr(destination, "_append", append_held_in_parent)
+    collector = ModelDataCollector("appending", designation="inputs", feature_names=["x"])
+    collector.collect([["parent"]])
+    flusher = threading.Thread(target=handle.force_flush)
+    flusher.start()
+    assert appending.wait(WAIT)
+    try:
+        child_exit = fork_and_collect(handle, collector)
+    finally:
+        forked.set()
+        flusher.join(WAIT)
+
+    assert child_exit == 0, "the child's append waited for the parent's, which never ends in the child"
+    assert sorted(written(store, "appending")) == sorted(["parent", *CHILD_ROWS])

@@ -170,7 +170,7 @@ ACCEPTED: list[tuple[str, object, object]] = [
     ("spool_max_bytes", "4096", 4096),
     ("shutdown_timeout_millis", 2500, 2500),
     ("append_deadline_millis", "750", 750),
-    ("max_concurrent_appends", "16", 16),
+    ("max_concurrent_appends", "12", 12),
     (
         "appinsights_connection_string",
         "InstrumentationKey=00000000-0000-0000-0000-000000000000",

@@ -8,6 +8,7 @@ without ``modeldata.designation`` are ignored, so it can sit on a shared provide
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from .destinations import Destination, DestinationError, from_settings
 from .destinations.base import split_payload
 from .destinations.spooling import Spooler
 from .fanout import FanOut
+from .forking import after_fork_in_child
 from .layout import DATA_STEM, Identity, InvalidNameError, check_name, partition_folder
 from .settings import Settings
 from .stats import FAILED, STATS, WRITTEN
@@ -69,6 +71,36 @@ class _File:
 
     writer: RowWriter = field(default_factory=RowWriter)
     records: list[tuple[Sequence[Any], _Target, RowContext]] = field(default_factory=list)
+
+
+#: A file's folder, header and stem.
+_FileKey = tuple[str, bytes, str]
+
+
+@dataclass(slots=True)
+class _Chained:
+    """One file's rows of a prepared export, and its place in the file's order of appends.
+
+    ``after`` is set when the previous export's append to the same file has returned (None if
+    there is none in flight); ``done`` is set when this one has.
+    """
+
+    key: _FileKey
+    file: _File
+    after: threading.Event | None
+    done: threading.Event
+
+
+@dataclass(slots=True)
+class PreparedExport:
+    """A batch grouped by file and checked, ready for :meth:`ModelDataLogExporter.export_prepared`."""
+
+    files: list[_Chained]
+
+    def release(self) -> None:
+        """Let later exports' appends to these files go on (this one will not write)."""
+        for chained in self.files:
+            chained.done.set()
 
 
 #: A classic collector's own workspace, service and file stem attributes (``None`` when not given).
@@ -157,46 +189,98 @@ class ModelDataLogExporter(LogRecordExporter):
             else None
         )
         self._targets: dict[tuple[Any, ...], _Target | str] = {}
+        self._reset_appends()
+        after_fork_in_child(self._reset_appends)
         self._timestamps = Timestamps()
         self._shutdown = False
         #: The earliest day (since the epoch) any cache holds, to know when pruning has work.
         self._oldest_cached_day = _today()
+
+    def _reset_appends(self) -> None:
+        """No appends in flight (also in a forked child: the parent's were on threads that did not follow)."""
+        #: Per file, the latest prepared append not yet returned: the next one to that file waits for it.
+        self._tails: dict[_FileKey, threading.Event] = {}
+        self._tails_lock = threading.Lock()
+        #: Appends of every export being written (two may be at once): the setting bounds them all.
+        self._appending = threading.BoundedSemaphore(self._settings.max_concurrent_appends)
 
     @property
     def destination(self) -> Destination:
         """Where rows are written."""
         return self._destination
 
+    @property
+    def waits_on_network(self) -> bool:
+        """Whether an export waits on round trips: the handoff then prepares the next batch meanwhile."""
+        return self._destination.waits_on_network
+
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Write the model-data records of ``batch``; never raises."""
         if self._shutdown:
             _log.warning("model data exporter called after shutdown; %d records not written", len(batch))
             return LogRecordExportResult.FAILURE
-        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         try:
-            return self._export(batch)
+            prepared = self.prepare_export(batch)
         except Exception:
             _log.exception("model data export failed unexpectedly")
             return LogRecordExportResult.FAILURE
-        finally:
-            detach(token)
+        return self.export_prepared(prepared)
 
-    def _export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        """Each record and each file on its own: one that fails is counted, the others still go."""
-        files: dict[tuple[str, bytes, str], _File] = {}
+    def prepare_export(self, batch: Sequence[ReadableLogRecord]) -> PreparedExport:
+        """Group ``batch`` by file and check its records; call in the order the batches are to land.
+
+        Each record on its own: one that is unusable is counted, the others still go. The
+        appends of the result follow, file by file, those of the exports prepared before it,
+        even when :meth:`export_prepared` runs for two batches at once (on two threads).
+        """
+        self._forget_old_days()  # what the exports before this one cached (here: one thread)
+        files: dict[_FileKey, _File] = {}
         for readable in batch:
             try:
                 self._encode(readable, files)
             except Exception as exc:
                 _drop_record(readable, BAD_RECORD, f"{type(exc).__name__} while encoding")
-        writes = [
-            partial(self._encode_and_write, folder, header, file)
-            for (folder, header, _), file in files.items()
-            if file.writer.rows
-        ]
-        ok = all(self._fanout.run(writes)) if self._fanout is not None else all([w() for w in writes])
-        self._forget_old_days()
-        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
+        chained: list[_Chained] = []
+        with self._tails_lock:
+            for key, file in files.items():
+                if file.writer.rows:
+                    done = threading.Event()
+                    chained.append(_Chained(key, file, self._tails.get(key), done))
+                    self._tails[key] = done
+        return PreparedExport(chained)
+
+    def export_prepared(self, prepared: PreparedExport) -> LogRecordExportResult:
+        """Write a prepared batch, each file once the previous export's append to it has returned."""
+        if self._shutdown:
+            prepared.release()
+            _log.warning(
+                "model data exporter called after shutdown; rows of %d files not written", len(prepared.files)
+            )
+            return LogRecordExportResult.FAILURE
+        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        try:
+            writes = [partial(self._write_in_turn, chained) for chained in prepared.files]
+            ok = all(self._fanout.run(writes)) if self._fanout is not None else all([w() for w in writes])
+            return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
+        except Exception:
+            prepared.release()
+            _log.exception("model data export failed unexpectedly")
+            return LogRecordExportResult.FAILURE
+        finally:
+            detach(token)
+
+    def _write_in_turn(self, chained: _Chained) -> bool:
+        """One file's part of an export, after the previous export's append to the file."""
+        try:
+            if chained.after is not None:
+                chained.after.wait()
+            with self._appending:
+                return self._encode_and_write(chained.key[0], chained.key[1], chained.file)
+        finally:
+            chained.done.set()
+            with self._tails_lock:
+                if self._tails.get(chained.key) is chained.done:
+                    del self._tails[chained.key]
 
     def _encode_and_write(self, folder: str, header: bytes, file: _File) -> bool:
         """One file's part of an export; on a helper thread, its encoding overlaps other files' uploads."""
@@ -257,7 +341,7 @@ class ModelDataLogExporter(LogRecordExporter):
                 STATS.add(WRITTEN, count, model=target.model, designation=target.designation)
         return ok
 
-    def _encode(self, readable: ReadableLogRecord, files: dict[tuple[str, bytes, str], _File]) -> None:
+    def _encode(self, readable: ReadableLogRecord, files: dict[_FileKey, _File]) -> None:
         record = readable.log_record
         attrs: Mapping[str, Any] = record.attributes or {}
         designation = attrs.get(schema.DESIGNATION)

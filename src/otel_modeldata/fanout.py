@@ -4,7 +4,8 @@ Against a storage account every Append Block waits a network round trip; one fil
 an export to 16 partitions waits 16 of them. The exporting thread takes part itself, and up to
 ``width - 1`` helper threads (started when first needed, then idle on a queue) take the other
 calls. ``run()`` returns when every call has returned, so an export still ends with its rows
-written or spooled, and the next export's append to a file starts only after this one's.
+written or spooled. Two exports may run at once (on two threads, sharing the helpers); the
+exporter makes an append to a file wait for the previous export's append to it.
 
 Each call runs in a copy of the caller's context (``contextvars``): the exporting thread's
 suppression of instrumentation then also covers the helpers' requests, so an instrumented HTTP

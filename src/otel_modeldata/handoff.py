@@ -22,6 +22,16 @@ It replaces the SDK's BatchLogRecordProcessor for model data and keeps the meani
 keeps fewer rows in memory, a quiet one exports no more often than before. After ``fork()``
 the child starts with an empty queue and a new thread: the rows queued before the fork
 belong to the parent, which writes them itself.
+
+When each export waits on the network (a :class:`Staging` exporter whose ``waits_on_network``
+is true: Blob Storage), the round trips of one export overlap the work of the next. This thread
+makes a batch's records and has the exporter prepare them (group them by file, in batch order),
+and two exporting threads write prepared batches: while the last appends of one export are
+still on their way, the next export's appends to other files go out, and an append to a file
+still waits for the previous export's append to that file (the exporter sees to it). A batch
+counts as done (for ``force_flush()``) once it and every batch before it are written. Behind
+a busy exporting thread, a batch is taken only when full (or flushed), so a quiet service's
+exports gather rows as before instead of leaving in more, smaller exports.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple, Protocol, runtime_checkable
 
 from opentelemetry._logs import Logger, LogRecord
@@ -82,6 +92,41 @@ class Pending(NamedTuple):
     attributes: dict[str, Any]
 
 
+#: Threads writing prepared batches at once, when exports wait on the network (see the module's doc).
+EXPORTING_THREADS: Final = 2
+
+
+class _Prepared(NamedTuple):
+    """A batch whose records are made, waiting for its export."""
+
+    batch: list[Pending]
+    emitted: list[Pending]
+    records: list[ReadableLogRecord]
+    #: Index (in values queued) of the batch's first value: batches count as done in this order.
+    first: int
+    #: The exporter's prepared export of ``records`` (:class:`Staging`), or None to call ``export()``.
+    staged: Any = None
+
+
+#: Put in the slot instead of a batch: an exporting thread ends.
+_STOP: Final = _Prepared([], [], [], -1)
+
+
+@runtime_checkable
+class Staging(Protocol):
+    """An exporter that prepares a batch on one thread and writes prepared batches on others."""
+
+    @property
+    def waits_on_network(self) -> bool:
+        """Whether exports wait on round trips (only then are they overlapped)."""
+
+    def prepare_export(self, batch: Sequence[ReadableLogRecord]) -> Any:
+        """Prepare ``batch``; called in the order the batches are to be written."""
+
+    def export_prepared(self, prepared: Any) -> Any:
+        """Write a prepared batch; never raises. Two may run at once."""
+
+
 @runtime_checkable
 class Interruptible(Protocol):
     """An exporter that can stop waiting for its destination when shutdown's time runs out."""
@@ -109,6 +154,10 @@ class Handoff(LogRecordProcessor):
     ) -> None:
         """``shutdown_millis`` bounds ``shutdown()`` when the provider calls it without a timeout."""
         self._exporter = exporter
+        #: Export on threads of their own, overlapping exports (see the module's doc).
+        self._staging = (
+            exporter if isinstance(exporter, Staging) and exporter.waits_on_network is True else None
+        )
         self.shutdown_millis = shutdown_millis
         self.max_rows = max_rows
         self.batch_size = batch_size
@@ -128,12 +177,21 @@ class Handoff(LogRecordProcessor):
         self._queue: deque[Pending] = deque()
         self._emitted: list[ReadableLogRecord] = []
         self._rows = 0
+        #: Rows in the queue itself (``_rows`` also counts those taken and not yet exported).
+        self._waiting_rows = 0
         self._queued = 0
+        #: Values taken from the queue for an export, and values whose export has returned.
+        self._taken = 0
         self._done = 0
         self._flush_to = 0
         self._closed = closed
         self._draining = False
         self._thread: threading.Thread | None = None
+        #: The batch handed from the thread that makes records to the one that exports them.
+        self._slot = threading.Condition(self._lock)
+        self._ready: _Prepared | None = None
+        #: Exporting threads with a batch in hand.
+        self._busy = 0
 
     def _after_fork(self) -> None:
         """The child starts empty: the rows queued before the fork are the parent's to write."""
@@ -163,11 +221,12 @@ class Handoff(LogRecordProcessor):
             # wake-up outside.
             if self._closed:
                 return SHUT_DOWN
-            before = self._rows
-            rows = before + n
+            rows = self._rows + n
             if rows > self.max_rows:
                 return QUEUE_FULL
             self._rows = rows
+            before = self._waiting_rows
+            self._waiting_rows = before + n
             self._queued += 1
             queue.append(item)
             start = self._thread is None
@@ -175,7 +234,7 @@ class Handoff(LogRecordProcessor):
             # then already have grown the queue past the batch size, and nobody would wake
             # the exporting thread. One item per put() makes the equality the crossing.
             full = len(queue) == self.batch_size
-            filling = before < self.soon_rows <= rows
+            filling = before < self.soon_rows <= before + n
         if start:
             self._start()
         elif full or filling:
@@ -239,7 +298,7 @@ class Handoff(LogRecordProcessor):
         with self._lock:
             left = list(self._queue)
             self._queue.clear()
-            self._rows = 0
+            self._rows = self._waiting_rows = 0
         for item in left:
             _count_drop(item, SHUT_DOWN)
         self._exporter.shutdown()  # type: ignore[no-untyped-call]
@@ -252,38 +311,102 @@ class Handoff(LogRecordProcessor):
         that every caller needs, and threads then queue on it. From ``soon_rows`` on, the
         wait is ``soon_delay``. An interrupted shutdown takes the whole queue at once: one
         export spools it fastest.
+
+        While an exporting thread is busy, only a full batch (or a flush or shutdown) is taken
+        at once; otherwise the wait starts when the exports have returned, as it does without
+        those threads. So a quiet service's batches gather the rows that came meanwhile, as
+        before, instead of leaving in more, smaller exports (each costing a request per file).
         """
         with self._lock:
+            while self._busy and not self._urgent():
+                self._has_work.wait()
             if not self._urgent():
                 woken = True
-                if self._rows < self.soon_rows:
+                if self._waiting_rows < self.soon_rows:
                     woken = self._has_work.wait(self.delay)
                 if woken and not self._urgent():
                     self._has_work.wait(self.soon_delay)
             if not self._queue:
                 return None if self._closed else []
             size = len(self._queue) if self._draining else min(self.batch_size, len(self._queue))
-            return [self._queue.popleft() for _ in range(size)]
+            self._taken += size
+            batch = [self._queue.popleft() for _ in range(size)]
+            self._waiting_rows -= sum(len(item.body) for item in batch)
+            return batch
 
     def _urgent(self) -> bool:
-        return len(self._queue) >= self.batch_size or self._closed or self._flush_to > self._done
+        return len(self._queue) >= self.batch_size or self._closed or self._flush_to > self._taken
 
     def _work(self) -> None:
+        """Make each batch's records and export them, or hand them to the exporting threads."""
         lifecycle.shield_this_thread()
+        exporting = self._start_exporting() if self._staging is not None else []
         while (batch := self._take()) is not None:
             if not batch:
                 continue
             token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
             try:
-                self._export(batch)
+                prepared = self._prepare(batch, staged=bool(exporting))
+                if not exporting:
+                    self._export(prepared)
             finally:
                 detach(token)
-            with self._lock:
-                self._rows -= sum(len(item.body) for item in batch)
-                self._done += len(batch)
-                self._progress.notify_all()
+            if exporting:
+                self._hand_over(prepared)
+        for _ in exporting:
+            self._hand_over(_STOP)
+        for thread in exporting:
+            thread.join()
 
-    def _export(self, batch: list[Pending]) -> None:
+    def _start_exporting(self) -> list[threading.Thread]:
+        """The threads that write prepared batches; none if none may start (late in the exit)."""
+        threads: list[threading.Thread] = []
+        for n in range(1, EXPORTING_THREADS + 1):
+            thread = threading.Thread(
+                target=self._export_prepared, name=f"otel_modeldata-export-{n}", daemon=True
+            )
+            try:
+                thread.start()
+            except RuntimeError:
+                break
+            threads.append(thread)
+        if len(threads) < EXPORTING_THREADS:  # one exporting thread could not overlap anything
+            for _ in threads:
+                self._hand_over(_STOP)
+            return []
+        return threads
+
+    def _hand_over(self, prepared: _Prepared) -> None:
+        """Give ``prepared`` to an exporting thread; return once one has started on it."""
+        with self._lock:
+            self._ready = prepared
+            self._slot.notify_all()
+            while self._ready is prepared:
+                self._slot.wait()
+
+    def _export_prepared(self) -> None:
+        lifecycle.shield_this_thread()
+        while True:
+            with self._lock:
+                while self._ready is None:
+                    self._slot.wait()
+                prepared, self._ready = self._ready, None
+                if prepared is _STOP:
+                    self._slot.notify_all()
+                    return
+                self._busy += 1
+                self._slot.notify_all()
+            token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+            try:
+                self._export(prepared)
+            finally:
+                detach(token)
+
+    def _prepare(self, batch: list[Pending], *, staged: bool) -> _Prepared:
+        """Make the batch's log records (through the SDK Logger, which hands them to ``on_emit``).
+
+        ``staged``: also have the exporter prepare them, here, in batch order.
+        """
         logger = self._logger
         assert logger is not None, "Handoff.bind() was not called"
         limits = self._limits
@@ -320,14 +443,40 @@ class Handoff(LogRecordProcessor):
                 # the GIL as before, so that a busy caller cannot starve it (and fill the queue).
                 _let_others_run()
         records, self._emitted = self._emitted, []
-        if not records:
-            return
+        with self._lock:
+            first = self._taken - len(batch)
+        if not staged or not records or self._staging is None:
+            return _Prepared(batch, emitted, records, first)
         try:
-            self._exporter.export(records)
+            return _Prepared(batch, emitted, records, first, self._staging.prepare_export(records))
         except Exception:
             _log.exception("otel_modeldata: the exporter raised")
             for item in emitted:
                 _count_drop(item, EXPORT_FAILED)
+            return _Prepared(batch, [], [], first)
+
+    def _export(self, prepared: _Prepared) -> None:
+        """Export a prepared batch; once it and those before it are done, flushes waiting for them end."""
+        if prepared.records:
+            try:
+                if prepared.staged is not None and self._staging is not None:
+                    self._staging.export_prepared(prepared.staged)
+                else:
+                    self._exporter.export(prepared.records)
+            except Exception:
+                _log.exception("otel_modeldata: the exporter raised")
+                for item in prepared.emitted:
+                    _count_drop(item, EXPORT_FAILED)
+        with self._lock:
+            # The other exporting thread may still be writing the batch before this one.
+            while self._done < prepared.first:
+                self._progress.wait()
+            self._rows -= sum(len(item.body) for item in prepared.batch)
+            self._done += len(prepared.batch)
+            self._progress.notify_all()
+            if self._busy:
+                self._busy -= 1
+                self._has_work.notify()
 
 
 class _CheckedRecord(ReadWriteLogRecord):

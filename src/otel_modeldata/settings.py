@@ -125,8 +125,8 @@ APPEND_DEADLINE: Final = "OTEL_MODELDATA_APPEND_DEADLINE_MILLIS"
 ``20000``."""
 
 MAX_CONCURRENT_APPENDS: Final = "OTEL_MODELDATA_MAX_CONCURRENT_APPENDS"
-"""Blob Storage appends of one export in flight at once, each to another file, default ``8``; ``1`` appends
-one file after another."""
+"""Blob Storage appends in flight at once, each to another file, default ``16``; ``1`` appends one file
+after another."""
 
 APPINSIGHTS_CONNECTION_STRING: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 """When set, spans go to Application Insights (model data never does)."""
@@ -162,7 +162,7 @@ DEFAULT_SPOOL_DIR: Final = "./modeldata-spool"
 DEFAULT_SPOOL_MAX_BYTES: Final = 1024**3
 DEFAULT_SHUTDOWN_TIMEOUT: Final = 10_000
 DEFAULT_APPEND_DEADLINE: Final = 20_000
-DEFAULT_MAX_CONCURRENT_APPENDS: Final = 8
+DEFAULT_MAX_CONCURRENT_APPENDS: Final = 16
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})

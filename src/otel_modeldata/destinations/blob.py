@@ -104,6 +104,8 @@ class BlobDestination(Destination):
         self._deadline = deadline
         self._header_wait = header_wait
         self._cursors: dict[str, _Cursor] = {}
+        #: One client per blob, made on first use: building one costs more CPU than an append's own work.
+        self._blobs: dict[str, BlobClient] = {}
         self._path_locks: dict[str, threading.Lock] = {}
         self._state_lock = threading.Lock()
         self._container_ready = False
@@ -365,6 +367,7 @@ class BlobDestination(Destination):
         self._path_locks = {}
         self._recorder = threading.local()
         self._retry = Retrier(closed=self._retry.closed.is_set())
+        self._blobs = {}
         self._inherited = True
 
     def forget_days_before(self, day: date) -> None:
@@ -376,6 +379,8 @@ class BlobDestination(Destination):
                     del self._path_locks[path]
             for path in [p for p in list(self._cursors) if older_than(p.rpartition("/")[0], day)]:
                 self._cursors.pop(path, None)
+            for path in [p for p in list(self._blobs) if older_than(p.rpartition("/")[0], day)]:
+                self._blobs.pop(path, None)
 
     def _path_lock(self, path: str) -> threading.Lock:
         with self._state_lock:
@@ -385,7 +390,12 @@ class BlobDestination(Destination):
         return f"{self.prefix}/{path}" if self.prefix else path
 
     def _blob(self, path: str) -> BlobClient:
-        return self._client().get_blob_client(self._name(path))
+        """The blob's client, kept while its day's partitions are (see ``forget_days_before``)."""
+        container = self._client()
+        blob = self._blobs.get(path)
+        if blob is None:
+            blob = self._blobs[path] = container.get_blob_client(self._name(path))
+        return blob
 
     def _client(self) -> ContainerClient:
         """The container's client; in a forked child, on connections of its own.
@@ -398,6 +408,7 @@ class BlobDestination(Destination):
                 if self._inherited and self._reconnect is not None:
                     self._service, self._credential = self._reconnect()
                     self._container = self._service.get_container_client(self.container)
+                    self._blobs = {}
                 self._inherited = False
         return self._container
 

@@ -5,10 +5,17 @@ position a retry must be conditioned on. The connection pool keeps a connection 
 append the exporter sends at once (``OTEL_MODELDATA_MAX_CONCURRENT_APPENDS``) and for the
 spool's replayer: past the SDK's ten, every extra request would open a connection of its own
 and pay a round trip for it.
+
+``requests`` looks in the environment for every request (proxy variables, a netrc file, a CA
+bundle): about a tenth of an append's CPU. When there is no proxy and no netrc file as
+collection is configured, the transport skips the look-up and is given the CA bundle named
+in the environment, if any, once; otherwise requests look as before.
 """
 
 from __future__ import annotations
 
+import os
+import urllib.request
 from typing import Any, Final
 
 from azure.core.pipeline.transport import RequestsTransport
@@ -40,6 +47,7 @@ def connect(settings: Settings, client_options: dict[str, Any]) -> tuple[BlobSer
             connections,
             connection_timeout=options["connection_timeout"],
             read_timeout=options["read_timeout"],
+            **environment_options(),
         )
     if settings.storage_connection_string:
         try:
@@ -66,6 +74,26 @@ def connect(settings: Settings, client_options: dict[str, Any]) -> tuple[BlobSer
         credential.close()
         raise ConfigurationError(f"{STORAGE_ACCOUNT_URL} is not a valid blob account URL") from None
     return service, credential
+
+
+def environment_options() -> dict[str, Any]:
+    """Transport options that stand for what ``requests`` would read from the environment per request.
+
+    With a proxy (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY`` in either case, or
+    the system's settings where Python reads them) or a netrc file (``NETRC``, ``~/.netrc``,
+    ``~/_netrc``), requests keep looking for every request. Otherwise only the CA bundle
+    (``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``) is left, and it is given once.
+    """
+    if urllib.request.getproxies() or _netrc_present():
+        return {"use_env_settings": True}
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return {"use_env_settings": False, **({"connection_verify": bundle} if bundle else {})}
+
+
+def _netrc_present() -> bool:
+    if "NETRC" in os.environ:
+        return True
+    return any(os.path.exists(os.path.expanduser(f"~/{name}")) for name in (".netrc", "_netrc"))
 
 
 #: Connections the SDK's transport keeps per host.
