@@ -58,6 +58,17 @@ def collect_round(partitions: list[ModelDataCollector], first: int, calls: int) 
             collector.collect([[n]])
 
 
+def wait_for_values(
+    server: Azurite, container: str, models: list[str], values: list[int], what: str
+) -> dict[str, list[int]]:
+    """Every model's values once ``models`` all hold ``values`` (within 10 s, else fail saying ``what``)."""
+    return wait_until(
+        lambda: (v := values_by_model(server, container)) and all(v[m] == values for m in models) and v,
+        10,
+        what,
+    )
+
+
 def values_by_model(server: Azurite, container: str) -> dict[str, list[int]]:
     """Each blob's ``x`` values in file order, by model; every blob has exactly one header line."""
     client = server.service().get_container_client(container)
@@ -142,13 +153,11 @@ def test_a_slow_file_does_not_hold_up_the_others(
             flushed: list[bool] = []
             flusher = threading.Thread(target=lambda: flushed.append(handle.force_flush()))
             flusher.start()
-            landed = wait_until(
-                lambda: (
-                    (v := values_by_model(azurite, container_name))
-                    and all(v[m] == [0, 1] for m in models[1:])
-                    and v
-                ),
-                10,
+            landed = wait_for_values(
+                azurite,
+                container_name,
+                models[1:],
+                [0, 1],
                 "the quick files' rows while the slow file's append is held",
             )
             assert landed["slow"] == [0]
@@ -179,13 +188,11 @@ def test_the_next_export_goes_out_while_a_slow_file_holds_the_last_one(
             flushed: list[bool] = []
             flusher = threading.Thread(target=lambda: flushed.append(handle.force_flush()))
             flusher.start()
-            landed = wait_until(
-                lambda: (
-                    (v := values_by_model(azurite, container_name))
-                    and all(v[m] == [0, 1, 2] for m in models[1:])
-                    and v
-                ),
-                10,
+            landed = wait_for_values(
+                azurite,
+                container_name,
+                models[1:],
+                [0, 1, 2],
                 "the second export's rows of the quick files while the slow file's first append is held",
             )
             assert landed["slow"] == [0]
