@@ -78,13 +78,14 @@ class ParsedCache:
                 if metadata.get(_IDENTITY) != identity:
                     return None
                 table = reader.read_all()
-            os.utime(entry)  # read recently: the last to be removed
         except FileNotFoundError:
             return None
         except (OSError, pa.ArrowException) as exc:
             _log.debug("parsed cache entry %s unreadable: %s", entry, exc)
             _remove(entry)
             return None
+        with contextlib.suppress(OSError):  # a folder others share may not be ours to touch
+            os.utime(entry)  # read recently: the last to be removed
         return table.replace_schema_metadata(_without_identity(table.schema.metadata))
 
     def identity(self, path: Path) -> bytes | None:
