@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from ..forking import after_fork_in_child
 from ..policy import FORMULA_TRIGGERS, GUARD_MARK
 from ..schema import (
     BOUNDARY_COLUMN,
@@ -271,7 +271,7 @@ def _forget_pool() -> None:
     _POOL, _POOL_LOCK = None, threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_pool)
+after_fork_in_child(_forget_pool)
 
 
 def unified_schema(tables: Iterable[pa.Table], order: Sequence[str] | None = None) -> pa.Schema:
