@@ -128,6 +128,9 @@ def _handler(proxy: ThrottlingProxy) -> type[BaseHTTPRequestHandler]:
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 response = upstream.getresponse()
                 data = response.read()
+                # Recorded before the client has its answer: a test reading ``requests()`` once the
+                # client is done must see the status, not the placeholder.
+                proxy._forwarded(index, response.status)
                 self.send_response(response.status, response.reason)
                 for name, value in _relayed(response.getheaders()):
                     self.send_header(name, value)
@@ -135,7 +138,6 @@ def _handler(proxy: ThrottlingProxy) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                proxy._forwarded(index, response.status)
             finally:
                 upstream.close()
 
