@@ -1,12 +1,12 @@
 """The collected CSV files as typed Arrow tables, one file at a time, unified by column name.
 
-pyarrow's CSV reader parses each file in blocks on several threads and types every column from
-all its values (a column of integers whose later values have fractions becomes float64, never
-rounded). The collector's dialect is given, not sniffed: an empty field is missing, a quoted
-``""`` is the empty string, and ``nan``/``inf`` are floats. Files are read in parallel, and each
-file's table is only as large as the file, so a day can be read, used and dropped before the next;
-:func:`read_blocks` streams one file in blocks of a fixed size, its columns typed beforehand, so
-memory does not follow the file's size.
+pyarrow's CSV reader types every column from all its values (a column of integers whose later
+values have fractions becomes float64, never rounded). The collector's dialect is given, not
+sniffed: an empty field is missing, a quoted ``""`` is the empty string, and ``nan``/``inf`` are
+floats. Files are read in parallel, one thread each (a lone file in blocks on pyarrow's threads),
+and each file's table is only as large as the file, so a day can be read, used and dropped before
+the next; :func:`read_blocks` streams one file in blocks of a fixed size, its columns typed
+beforehand, so memory does not follow the file's size.
 
 Across files, columns are aligned by name: a column missing from a file is null there, int64 and
 float64 meet as float64, an all-empty column takes the other files' type, and any other mix is
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -39,8 +40,9 @@ if TYPE_CHECKING:
 
     from .parsed import ParsedCache
 
-#: Files parsed at once; each parse also uses pyarrow's own threads for the blocks of a file.
-WORKERS: Final = 2
+#: Files parsed at once, one thread each: a file's blocks on pyarrow's threads as well cost a
+#: fifth more CPU and a third more time for a month of files (measured on 2 cores).
+WORKERS: Final = min(8, os.cpu_count() or 2)
 #: Bytes of CSV per block when a file is streamed (:func:`read_blocks`), pyarrow's default. The
 #: reader reads ahead about 36 blocks whatever the file's size (measured, pyarrow 26), so this
 #: bounds a stream's memory at about 40 MB.
@@ -76,9 +78,14 @@ def fixed_types() -> dict[str, pa.DataType]:
 
 
 def read_file(
-    path: str | Path, columns: Sequence[str] | None = None, types: Mapping[str, pa.DataType] | None = None
+    path: str | Path,
+    columns: Sequence[str] | None = None,
+    types: Mapping[str, pa.DataType] | None = None,
+    *,
+    threads: bool = True,
 ) -> pa.Table:
-    """One file as a table: the given ``types`` first, the rest typed from every value.
+    """One file as a table: the given ``types`` first, the rest typed from every value; its blocks
+    parsed on pyarrow's threads unless ``threads`` is false (files parsed side by side).
 
     ``columns`` (when given) are the only ones converted; those the file lacks are left out.
     Types other than booleans, integers, floats and text (a date-like feature) are read as text,
@@ -95,7 +102,10 @@ def read_file(
     while True:
         try:
             table = pacsv.read_csv(
-                path, parse_options=parse_options(), convert_options=convert_options(wanted, given)
+                path,
+                read_options=pacsv.ReadOptions(use_threads=threads),
+                parse_options=parse_options(),
+                convert_options=convert_options(wanted, given),
             )
         except pa.ArrowInvalid as exc:
             name = _failed_column(exc, names)
@@ -159,15 +169,21 @@ def row_counts(paths: Sequence[str | Path], cache: ParsedCache | None) -> list[i
     unchanged, else parsed with only the first column converted (a third of a whole parse, so
     counting does not fill the cache)."""
 
+    threads = len(paths) == 1
+
     def rows(path: str | Path) -> int:
         whole = None if cache is None else cache.load(Path(path))
-        return len(read_file(path, header(path)[:1]) if whole is None else whole)
+        return len(read_file(path, header(path)[:1], threads=threads) if whole is None else whole)
 
     return list(_pool().map(rows, paths))
 
 
 def _read_cached(
-    path: str | Path, columns: Sequence[str] | None, types: Mapping[str, pa.DataType], cache: ParsedCache
+    path: str | Path,
+    columns: Sequence[str] | None,
+    types: Mapping[str, pa.DataType],
+    cache: ParsedCache,
+    threads: bool,
 ) -> pa.Table:
     """:func:`read_file` through ``cache``: a file read whole is kept, and the columns asked for
     are taken from what was kept, unless a type asked for is one the whole file's typing did not
@@ -175,14 +191,14 @@ def _read_cached(
     converts only those, as without the cache, and keeps nothing."""
     whole = cache.load(Path(path))
     if whole is None and columns is not None:
-        return read_file(path, columns, types)
+        return read_file(path, columns, types, threads=threads)
     if whole is None:
         identity = cache.identity(Path(path))
-        whole = read_file(path)
+        whole = read_file(path, threads=threads)
         if identity is not None:
             cache.store(Path(path), identity, whole)
     taken = _taken(whole, columns, types)
-    return read_file(path, columns, types) if taken is None else taken
+    return read_file(path, columns, types, threads=threads) if taken is None else taken
 
 
 def _taken(
@@ -192,7 +208,8 @@ def _taken(
     has and not an exact widening of it (no values to int64 or float64, int64 to float64)."""
     import pyarrow as pa
 
-    names = whole.column_names if columns is None else [c for c in columns if c in whole.column_names]
+    present = set(whole.column_names)
+    names = whole.column_names if columns is None else [c for c in columns if c in present]
     arrays = []
     for name in names:
         column = whole.column(name)
@@ -238,9 +255,13 @@ def read_files(
     import pyarrow as pa
 
     text: dict[str, pa.DataType] = dict(types or {})
+    threads = len(paths) == 1
 
     def read(path: str | Path) -> pa.Table:
-        table = read_file(path, columns, text) if cache is None else _read_cached(path, columns, text, cache)
+        if cache is None:
+            table = read_file(path, columns, text, threads=threads)
+        else:
+            table = _read_cached(path, columns, text, cache, threads)
         if on_read is not None:
             on_read()
         return table
@@ -250,7 +271,12 @@ def read_files(
     while conflicts := _text_needed(tables):
         text.update(dict.fromkeys(conflicts, pa.string()))
         redo = [i for i, t in enumerate(tables) if any(_is_not_text(t, c) for c in conflicts)]
-        for i, table in zip(redo, pool.map(lambda i: read_file(paths[i], columns, text), redo), strict=True):
+        again = pool.map(
+            lambda i, alone: read_file(paths[i], columns, text, threads=alone),
+            redo,
+            itertools.repeat(len(redo) == 1),
+        )
+        for i, table in zip(redo, again, strict=True):
             tables[i] = table
     return tables
 
@@ -290,8 +316,9 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` with ``schema``'s columns in its order: cast, and null where the table has none."""
     import pyarrow as pa
 
+    present = set(table.column_names)
     arrays = [
-        _cast(table.column(f.name), f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
+        _cast(table.column(f.name), f.type) if f.name in present else pa.nulls(len(table), f.type)
         for f in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -144,9 +144,9 @@ def blocks(
     with progress_bar(len(paths), "reading", progress) as bar:
         for path, file in zip(paths, files, strict=True):
             for table in parse.read_blocks(path, stored, types, block_size):
-                rows = len(table)
+                rows, present = len(table), set(table.column_names)
                 for name in stored:
-                    if name not in table.column_names:
+                    if name not in present:
                         table = table.append_column(name, pa.nulls(rows, types.get(name, pa.string())))
                 yield _with_partition(table, file, derived, names)
             bar.update()
@@ -189,7 +189,8 @@ def _with_partition(
     rows = len(table)
     added = {name: pa.repeat(values[name], rows) for name in derived}
     names = [*table.column_names, *derived] if columns is None else list(columns)
-    arrays = [table.column(n) if n in table.column_names else added[n] for n in names]
+    present = set(table.column_names)
+    arrays = [table.column(n) if n in present else added[n] for n in names]
     return pa.Table.from_arrays(arrays, names=names)
 
 

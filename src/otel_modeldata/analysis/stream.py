@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 LABELS: Final = "labels"
 PARQUET_SUFFIXES: Final = frozenset({".parquet", ".pq"})
+#: Ids unique to a call or a request: no Parquet dictionary, and no minimum and maximum, which
+#: would not let a reader skip anything and took a tenth of the time to write.
+UNIQUE: Final = frozenset({CORRELATION_ID, REQUEST_ID_COLUMN, TRACE_ID_COLUMN, SPAN_ID_COLUMN})
 #: Times a file is started again with wider types before giving up (each start widens at least one).
 _STARTS: Final = 8
 _ROW: Final = "$otel_modeldata_row"
@@ -177,7 +180,8 @@ def _ordered(table: pa.Table, names: list[str]) -> pa.Table:
 
     if not table.column_names:
         return table
-    arrays = [table.column(n) if n in table.column_names else pa.nulls(len(table)) for n in names]
+    present = set(table.column_names)
+    arrays = [table.column(n) if n in present else pa.nulls(len(table)) for n in names]
     return pa.Table.from_arrays(arrays, names=names)
 
 
@@ -262,7 +266,11 @@ def _write(path: Path, parquet: bool, schema: pa.Schema | None, days: Iterator[p
                 schema = _fits(table, schema or table.schema)
                 writer = (
                     pq.ParquetWriter(
-                        path, schema, use_dictionary=_repeating(schema), compression=_compression(schema)
+                        path,
+                        schema,
+                        use_dictionary=_repeating(schema),
+                        compression=_compression(schema),
+                        write_statistics=[f.name for f in schema if f.name not in UNIQUE],
                     )
                     if parquet
                     else pacsv.CSVWriter(path, schema)
@@ -281,9 +289,8 @@ def _repeating(schema: pa.Schema) -> list[str]:
     (trying a dictionary on them and giving up doubled the time to write)."""
     import pyarrow.types as t
 
-    unique = {CORRELATION_ID, REQUEST_ID_COLUMN, TRACE_ID_COLUMN, SPAN_ID_COLUMN}
     return [
-        f.name for f in schema if (t.is_string(f.type) or t.is_timestamp(f.type)) and f.name not in unique
+        f.name for f in schema if (t.is_string(f.type) or t.is_timestamp(f.type)) and f.name not in UNIQUE
     ]
 
 
