@@ -95,6 +95,22 @@ def test_an_empty_range_exits_2_saying_which_days_there_are(root: Path, command:
     assert result.stderr.endswith("it holds 2026-11-01 to 2026-11-03\n")
 
 
+@pytest.mark.parametrize("command", ["ls", "read", "join"])
+def test_a_source_that_is_not_a_folder_exits_2_saying_so(tmp_path: Path, command: str) -> None:
+    missing = tmp_path / "typo"
+    result = run(command, "--source", str(missing), "--model", "shop")
+    assert result.exit_code == 2
+    assert result.stderr == f"otel-modeldata: no folder {missing}\n"
+
+
+def test_the_modeldata_folder_itself_is_read_as_its_root(root: Path) -> None:
+    whole = run("read", "--source", str(root), "--model", "shop")
+    named = run("read", "--source", str(root / "modeldata"), "--model", "shop")
+    assert named.exit_code == whole.exit_code == 0
+    assert named.stdout == whole.stdout
+    assert len(named.stdout.splitlines()) > 1
+
+
 def test_a_bad_date_exits_2(root: Path) -> None:
     result = run("read", "--source", str(root), "--model", "shop", "--start", "2026-13-01")
     assert result.exit_code == 2

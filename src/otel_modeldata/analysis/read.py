@@ -262,7 +262,8 @@ def read(
     """The rows of ``model``'s ``designation`` on the days from ``start`` to ``end`` (both included).
 
     ``source``: ``None`` for the collector's own settings (``OTEL_MODELDATA_LOCAL_DIR`` or the
-    storage account), a local root (the folder holding ``modeldata/``), or a container URL.
+    storage account), a local root (the folder holding ``modeldata/``, or that folder itself), or a
+    container URL.
     ``version=None`` reads every version (and adds ``$model_version``); ``webservice=None`` every
     service (and adds ``$webservice``). ``$day`` and ``$file`` say where each row was read.
     A range without files gives an empty DataFrame; a model the source lacks raises

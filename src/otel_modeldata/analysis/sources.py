@@ -192,7 +192,18 @@ def open_source(source: str | os.PathLike[str] | Source | None) -> Source:
     text = os.fspath(source)
     if text.startswith(("https://", "http://")):
         return _container_source(text)
-    return LocalSource(text)
+    return LocalSource(_local_root(text))
+
+
+def _local_root(text: str) -> str:
+    """The root a user named: refused when it is not a folder (a typo would read as "no data"),
+    and the folder holding ``modeldata/`` when they named ``modeldata/`` itself."""
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise SourceError(f"no folder {text}")
+    if path.name == ROOT_FOLDER and not (path / ROOT_FOLDER).is_dir():
+        return str(path.parent)
+    return text
 
 
 def _container_source(url: str) -> Source:
