@@ -111,6 +111,21 @@ def test_the_modeldata_folder_itself_is_read_as_its_root(root: Path) -> None:
     assert len(named.stdout.splitlines()) > 1
 
 
+def test_an_unknown_version_exits_2_listing_the_versions_found(root: Path) -> None:
+    result = run("read", "--source", str(root), "--model", "shop", "--version", "9")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("it holds no inputs of version 9 (versions found: 1, 2)\n")
+
+
+def test_an_unknown_webservice_exits_2_naming_it(root: Path) -> None:
+    result = run("read", "--source", str(root), "--model", "shop", "--webservice", "nope")
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"otel-modeldata: no model 'shop' in {root} under webservice 'nope' (models found: none)\n"
+    )
+
+
 def test_a_bad_date_exits_2(root: Path) -> None:
     result = run("read", "--source", str(root), "--model", "shop", "--start", "2026-13-01")
     assert result.exit_code == 2

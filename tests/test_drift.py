@@ -163,6 +163,9 @@ def test_thresholds(trained: analysis.Baseline) -> None:
     assert analysis.drift(trained, current, threshold={"num0": 0.5}).drifted_features == []
     with pytest.raises(ValueError, match="nope"):
         analysis.drift(trained, current, threshold={"nope": 0.5})
+    for wrong in (-1, {"num0": -0.1}, float("nan")):
+        with pytest.raises(ValueError, match="0 or more"):
+            analysis.drift(trained, current, threshold=wrong)
 
 
 def test_missing_feature_is_an_error(trained: analysis.Baseline) -> None:

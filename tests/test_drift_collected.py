@@ -66,6 +66,17 @@ def test_drift_of_collected_inputs_sets_the_exit_status(
     assert drifted == {"x": bool(status), "zone": False}
 
 
+def test_drift_over_an_empty_range_exits_2_saying_nothing_was_collected(
+    tmp_path: Path, baseline_file: Path
+) -> None:
+    collect(tmp_path, 0.0, seed=7)
+    chosen = ["--model", "shop", "--source", str(tmp_path), "--start", "2020-01-01", "--end", "2020-01-02"]
+    result = CliRunner().invoke(main, ["drift", "--baseline", str(baseline_file), *chosen])
+    assert result.exit_code == 2
+    assert "the current data has no rows (nothing collected for " in result.stderr
+    assert "lacks" not in result.stderr
+
+
 def test_drift_read_day_by_day_counts_each_row_once_and_gives_the_days(tmp_path: Path) -> None:
     """Each day's read is that day alone (``read`` includes ``end``), with its ``$day`` for the series."""
     days = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]

@@ -262,6 +262,10 @@ def _empty(source: Source, asked: Query) -> Failure:
     )
     days = sorted({parse_partition(f.name).day for f in everything})
     held = f"; it holds {days[0]} to {days[-1]}" if days else f"; it holds no {asked.designation}"
+    if not days and asked.version is not None:
+        other = Query(asked.model, asked.designation, None, asked.webservice).pattern()
+        versions = sorted({parse_partition(f.name).version for f in find_files(source, other)})
+        held += f" of version {asked.version} (versions found: {', '.join(versions) or 'none'})"
     return Failure(f"no files for {asked.describe()} in {source.description}{held}")
 
 

@@ -59,13 +59,17 @@ def drift(
     limits = _thresholds(baseline, threshold)
     days: dict[date | None, State] = {}
     seen: set[str] = set()
+    rows = 0
     for chunk in _chunks(baseline, current):
+        rows += len(chunk)
         seen.update(c for c in baseline.features if c in chunk.columns)
         for day, part in _by_day(chunk):
             _add(baseline, days.setdefault(day, _empty(baseline)), part)
             del part
         del chunk  # before the next chunk is made: one chunk in memory at a time
     absent = sorted(set(baseline.features) - seen)
+    if absent and not rows:
+        raise ValueError(f"the current data has no rows{_where(current)}")
     if absent:
         raise ValueError(f"the current data lacks the baseline's features {absent}")
     total = _empty(baseline)
@@ -98,11 +102,27 @@ def drift(
 def _thresholds(baseline: Baseline, threshold: Threshold) -> dict[str, float]:
     if threshold is None or isinstance(threshold, (int, float)):
         value = DEFAULT_THRESHOLD if threshold is None else float(threshold)
-        return dict.fromkeys(baseline.features, value)
-    unknown = set(threshold) - set(baseline.features)
-    if unknown:
-        raise ValueError(f"threshold names features the baseline lacks: {sorted(unknown)}")
-    return {name: float(threshold.get(name, DEFAULT_THRESHOLD)) for name in baseline.features}
+        limits = dict.fromkeys(baseline.features, value)
+    else:
+        unknown = set(threshold) - set(baseline.features)
+        if unknown:
+            raise ValueError(f"threshold names features the baseline lacks: {sorted(unknown)}")
+        limits = {name: float(threshold.get(name, DEFAULT_THRESHOLD)) for name in baseline.features}
+    # Every statistic is 0 or more: a negative threshold would call every feature drifted.
+    wrong = {name: value for name, value in limits.items() if not value >= 0}
+    if wrong:
+        raise ValueError(f"a threshold must be 0 or more, got {wrong}")
+    return limits
+
+
+def _where(current: Current) -> str:
+    """Where read arguments found nothing, for the message of an empty current."""
+    if not isinstance(current, Mapping):
+        return ""
+    chosen = ", ".join(
+        f"{k}={current[k]!r}" for k in ("source", "model", "version", "start", "end") if k in current
+    )
+    return f" (nothing collected for {chosen})"
 
 
 def _chunks(baseline: Baseline, current: Current) -> Iterator[pd.DataFrame]:

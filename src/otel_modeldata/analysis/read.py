@@ -85,7 +85,8 @@ def select(source: Source, asked: Query) -> list[DataFile]:
     if not files:
         found = models(source, asked.pattern())
         if asked.model not in found:
-            raise UnknownModelError(asked.model, found, source.description)
+            under = f" under webservice {asked.webservice!r}" if asked.webservice else ""
+            raise UnknownModelError(asked.model, found, f"{source.description}{under}")
     return files
 
 
