@@ -115,8 +115,9 @@ def test_a_write_cut_short_by_a_file_size_limit_leaves_no_torn_row(local_root: P
     assert "File too large" in done.stderr
 
 
-@pytest.mark.parametrize("how", ["deleted", "moved", "folder_removed"])
+@pytest.mark.parametrize("how", ["deleted", "moved", "folder_removed", "truncated"])
 def test_a_local_file_removed_mid_day_is_created_again_with_its_header(local_root: Path, how: str) -> None:
+    """Also a file emptied in place, as logrotate's ``copytruncate`` does: its header comes back."""
     store = LocalStore(local_root)
     handle = store.configure()
     collector = ModelDataCollector("removed", designation="inputs", feature_names=["x"])
@@ -127,6 +128,8 @@ def test_a_local_file_removed_mid_day_is_created_again_with_its_header(local_roo
         (folder / "data.csv").unlink()
     elif how == "moved":
         (folder / "data.csv").rename(local_root / "archived.csv")
+    elif how == "truncated":
+        os.truncate(folder / "data.csv", 0)
     else:
         shutil.rmtree(folder)
     collector.collect([[2]])

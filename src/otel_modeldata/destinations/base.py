@@ -97,7 +97,7 @@ class Destination(ABC):
                         self._files[key] = choice
         for _ in range(MAX_MOVES):
             try:
-                self._append(choice.path, payload)
+                self._append(choice.path, payload, header)
                 return
             except FileFull:
                 choice = self._move(key, choice, choice.part + 1)
@@ -188,8 +188,11 @@ class Destination(ABC):
         """The first ``size`` bytes of ``path`` (or fewer if it is shorter)."""
 
     @abstractmethod
-    def _append(self, path: str, payload: bytes) -> None:
-        """Append ``payload`` to the existing ``path`` in one piece; may raise FileFull or FileMissing."""
+    def _append(self, path: str, payload: bytes, header: bytes) -> None:
+        """Append ``payload`` to the existing ``path`` in one piece; may raise FileFull or FileMissing.
+
+        ``header`` is the file's first line, for a destination whose files can be emptied in place.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""

@@ -188,8 +188,9 @@ class BlobDestination(Destination):
                 name, lambda: blob.download_blob(offset=0, length=wanted).readall(), deadline
             )
 
-    def _append(self, path: str, payload: bytes) -> None:
-        """One Append Block at the known end; FileFull near the block limit, FileMissing on 404."""
+    def _append(self, path: str, payload: bytes, header: bytes) -> None:
+        """One Append Block at the known end; FileFull near the block limit, FileMissing on 404.
+        (An append blob cannot be emptied in place: ``header`` is not needed.)"""
         name = self._name(path)
         deadline = self._start()
         with self._path_lock(path), self._errors(f"cannot append to {name}"):

@@ -78,7 +78,9 @@ class LocalDestination(Destination):
         with open(self._path(path), "rb") as handle:
             return handle.read(size)
 
-    def _append(self, path: str, payload: bytes) -> None:
+    def _append(self, path: str, payload: bytes, header: bytes) -> None:
+        """Append under the file's lock; a file emptied in place (a log rotation's ``copytruncate``)
+        gets its ``header`` again first, or its first row would be read as the header."""
         target = self._path(path)
         try:
             fd = os.open(target, os.O_WRONLY | os.O_APPEND)
@@ -91,6 +93,8 @@ class LocalDestination(Destination):
             status = os.fstat(fd)
             if status.st_nlink == 0:
                 raise FileMissing  # removed or moved away between the open and the lock
+            if status.st_size == 0:
+                payload = header + payload
             _append_whole(fd, payload, status.st_size, target, locked=locked)
         finally:
             os.close(fd)  # also releases the lock
