@@ -148,11 +148,11 @@ def test_a_child_forked_while_the_parent_was_appending_to_the_same_file_can_writ
     parent, appending, forked = os.getpid(), threading.Event(), threading.Event()
     real_append = destination._append
 
-    def append_held_in_parent(path: str, payload: bytes) -> None:
+    def append_held_in_parent(path: str, payload: bytes, header: bytes) -> None:
         if os.getpid() == parent and not forked.is_set():
             appending.set()
             forked.wait(WAIT)
-        real_append(path, payload)
+        real_append(path, payload, header)
 
     monkeypatch.setattr(destination, "_append", append_held_in_parent)
     collector = ModelDataCollector("appending", designation="inputs", feature_names=["x"])
