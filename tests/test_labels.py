@@ -208,6 +208,52 @@ def test_an_empty_label_sent_later_does_not_replace_a_real_one(
         assert len(joined) == (4 if how == "left" else 3)
 
 
+def test_a_missing_value_in_a_data_frame_is_no_label(
+    collector: otel_modeldata.ModelDataHandle, local_root: Path
+) -> None:
+    """pandas marks a missing text as NaN: it must not come back as the label ``"NaN"``."""
+    frame = pd.DataFrame([["a", 0, "paid"], ["a", 1, None]], columns=[*KEYS, "outcome"])
+    assert frame["outcome"].tolist()[1] != frame["outcome"].tolist()[1]  # NaN, not None
+    send_labels(frame, model="loans")
+    assert collector.force_flush()
+    written = analysis.read(local_root, model="loans", designation="labels")
+    assert written["outcome"].tolist()[0] == "paid"
+    assert written["outcome"].isna().tolist() == [False, True]
+
+
+def test_a_models_own_rules_apply_to_its_labels(local_root: Path) -> None:
+    """The rate, hashed and redacted columns a model declares, given to ``send_labels`` too."""
+    handle = LocalStore(local_root).configure(hash_key="k" * 32)
+    rules: dict[str, Any] = {"sample_rate": 0.5, "hash": ["email"], "redact": ["debug"]}
+
+    @collect_io("credit", feature_names=["age", "email"], **rules)
+    def score(rows: list[list[Any]]) -> list[int]:
+        return [0] * len(rows)
+
+    for age in range(30):
+        score([[age, f"user{age}@example.com"]])
+    assert handle.force_flush()
+    inputs = analysis.read(local_root, model="credit")
+    assert 0 < len(inputs) < 30
+    emails = dict(zip(inputs["$aml_dc_correlation_id"], inputs["email"], strict=True))
+    assert not any("@" in email for email in emails.values())
+    every = [
+        {"$aml_dc_correlation_id": cid, "email": f"user{age}@example.com", "debug": "x", "defaulted": True}
+        for cid, age in zip(inputs["$aml_dc_correlation_id"], inputs["age"], strict=True)
+    ]
+    left_out = [{**every[0], "$aml_dc_correlation_id": f"LOAN-{k}"} for k in range(30)]
+    sent = send_labels(every + left_out, model="credit", **rules)
+    assert handle.force_flush()
+    handle.shutdown()
+    labels = analysis.read(local_root, model="credit", designation="labels")
+    assert "debug" not in labels.columns
+    kept = labels[labels["$aml_dc_correlation_id"].isin(emails)]
+    assert dict(zip(kept["$aml_dc_correlation_id"], kept["email"], strict=True)) == emails  # hashed alike
+    others = set(labels["$aml_dc_correlation_id"]) - set(emails)
+    assert others == {f"LOAN-{k}" for k in range(30) if sampled(f"LOAN-{k}", 0.5)}
+    assert sent == len(labels) == len(inputs) + len(others)
+
+
 @pytest.mark.parametrize(
     ("labels", "error", "message"),
     [

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from .collect import SAMPLED_OUT, _emit, _names
+from .collect import SAMPLED_OUT, _emit, _names, _rules
 from .context import Correlation, get_request_id
 from .layout import check_name
-from .policy import ModelPolicy
 from .providers import runtime
 from .schema import CORRELATION_ID_COLUMN, FIRST_ROW_INDEX, ROW_INDEX_COLUMN
 from .stats import STATS
@@ -30,6 +29,9 @@ def send_labels(
     model: str,
     model_version: str | int | None = None,
     label_names: Sequence[str] | None = None,
+    sample_rate: float | None = None,
+    redact: Sequence[str] | None = None,
+    hash: Sequence[str] | None = None,
 ) -> int:
     """Write ``labels`` (a DataFrame or a list of dicts) under designation ``labels``; return the rows sent.
 
@@ -37,10 +39,13 @@ def send_labels(
     it labels; 0 when absent) and the label columns (``label_names``, by default every other
     column). Each row is written with the ``$row_index`` it was given, so it joins its
     prediction on ``$aml_dc_correlation_id`` + ``$row_index``; nothing is written for the rows
-    of a call left unlabelled. Rows are queued and written like any collected value: call
-    ``force_flush()`` on the handle, or let the process exit. Raises ``ValueError`` (before
-    anything is sent) for a row without a correlation id, a bad or repeated ``$row_index``, or
-    a label name that is no column.
+    of a call left unlabelled. A missing value (``None``, NaN, ``pd.NA``) is an empty cell: no
+    label. ``sample_rate``, ``redact`` and ``hash`` are the model's own, as given to its
+    ``collect_io`` or ``ModelDataCollector``: a labelling job need not import the code that
+    declares them, so they are given again. Rows are queued and written like any collected
+    value: call ``force_flush()`` on the handle, or let the process exit. Raises ``ValueError``
+    (before anything is sent) for a row without a correlation id, a bad or repeated
+    ``$row_index``, or a label name that is no column.
     """
     model = check_name(model, "model")
     version = None if model_version is None else check_name(str(model_version), "model_version")
@@ -49,11 +54,12 @@ def send_labels(
     if not names:
         raise ValueError("labels need at least one label column besides the correlation columns")
     _check_names(names, columns, records)
+    rules = _rules(sample_rate, redact, hash)
     calls = _by_call(records, names)
     rt = runtime()
     if rt is None:
         return 0
-    policy = ModelPolicy().resolve(rt.settings.policy)
+    policy = rules.resolve(rt.settings.policy)
     sent = 0
     for cid, runs in calls.items():
         if not policy.keeps(cid):
@@ -125,7 +131,7 @@ def _by_call(
         rows = placed.setdefault(cid, {})
         if index in rows:
             raise ValueError(f"label rows for {cid} repeat {ROW_INDEX_COLUMN} {index}")
-        rows[index] = [record.get(name) for name in names]
+        rows[index] = [_cell(record.get(name)) for name in names]
     calls: dict[str, list[tuple[int, list[list[Any]]]]] = {}
     for cid, rows in placed.items():
         runs = calls[cid] = []
@@ -135,6 +141,11 @@ def _by_call(
             else:
                 runs.append((index, [rows[index]]))
     return calls
+
+
+def _cell(value: Any) -> Any:
+    """A label cell: a float NaN (how pandas marks a missing value, in a text column too) is empty."""
+    return None if isinstance(value, float) and value != value else value
 
 
 def _row_index(value: Any, number: int) -> int:
