@@ -82,7 +82,7 @@ def test_ordinary_rows_are_written_exactly_as_csv_writer_writes_them() -> None:
     writer = RowWriter()
     writer.write(rows, 7, CTX)
     buffer = io.StringIO()
-    csv.writer(buffer).writerows([*r, *CTX[:2], 1440, *CTX[2:7], i, *CTX[7:]] for i, r in enumerate(rows))
+    csv.writer(buffer).writerows([*r, *CTX[:2], 1440, *CTX[2:7], i, *CTX[7:9]] for i, r in enumerate(rows))
     assert writer.payload() == buffer.getvalue().encode()
 
 
@@ -160,3 +160,10 @@ def test_timestamps_are_utc_iso_truncated_to_the_microsecond() -> None:
 )
 def test_the_partition_day_is_the_utc_date_of_the_timestamp(moment: int, day: date) -> None:
     assert utc_day(moment) == day
+
+
+def test_a_record_starting_further_into_its_call_numbers_its_rows_from_there() -> None:
+    writer = RowWriter()
+    assert writer.write([[1], ["bad", "width"], [3]], 1, CTX._replace(first_row=10_000_000)) == [WRONG_WIDTH]
+    frame = pd.read_csv(io.BytesIO(header_line(["y"]) + writer.payload()))
+    assert frame[["y", "$row_index"]].values.tolist() == [[1, 10_000_000], [3, 10_000_002]]

@@ -22,7 +22,6 @@ from .context import (
     current_request,
     get_request_id,
     new_id,
-    sampling_key,
     start_correlation,
     user_id,
 )
@@ -107,7 +106,7 @@ class ModelDataCollector:
             return self._context(correlation, None)
         policy = self._rules.resolve(rt.settings.policy)
         rows = None
-        if policy.keeps(sampling_key(correlation.correlation_id)):
+        if policy.keeps(correlation.correlation_id):
             rows = _safe_emit(
                 rt,
                 data,
@@ -163,7 +162,7 @@ class ModelDataCollector:
         if rt is None:
             return self._context(correlation, None)
         policy = self._rules.resolve(rt.settings.policy)
-        if policy.keeps(sampling_key(correlation.correlation_id)):
+        if policy.keeps(correlation.correlation_id):
             _collect_failure(
                 rt,
                 error,

@@ -60,12 +60,13 @@ def _emit(
     correlation: Correlation,
     policy: Policy,
     expected_rows: int | None = None,
-    extra: Mapping[str, str] | None = None,
+    extra: Mapping[str, str | int] | None = None,
     prepare: Callable[[Any], Any] | None = None,
 ) -> int | None:
     """Emit one record for ``data``; return its row count, or ``None`` if nothing was emitted.
 
-    ``extra``: attributes of a classic collector's own identity or file name, when it has any.
+    ``extra``: attributes of a classic collector's own identity or file name, when it has any, or
+    the ``$row_index`` of a label record's first row.
     ``prepare``: a conversion done first (a Spark DataFrame's), whose failure counts as unsupported input.
     """
     settings = rt.settings

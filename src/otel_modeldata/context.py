@@ -10,7 +10,6 @@ reused only while that request is still the current one.
 from __future__ import annotations
 
 import random
-import re
 import sys
 import weakref
 from collections.abc import Iterator
@@ -20,6 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import get_current_span
+
+# Documented here, next to user_id whose ids it reads; defined with the sampling it keys.
+from .policy import sampling_key as sampling_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +112,6 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-#: A ``-<uuid>`` ending, as :func:`user_id` adds it to a user's own correlation id.
-_UUID_ENDING = re.compile(r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-_ID_LENGTH = 36
-
-
 def user_id(prefix: str) -> str:
     """A user's correlation id made unique as the classic collector did: ``<prefix>-<uuid>``.
 
@@ -122,18 +119,6 @@ def user_id(prefix: str) -> str:
     index), and the prefix still finds them.
     """
     return f"{prefix}-{new_id()}"
-
-
-def sampling_key(correlation_id: str) -> str:
-    """What the sampling decision hashes: the user's prefix of a :func:`user_id`, else the id itself.
-
-    Labels sent later with ``user_correlation_id="LOAN-42"`` get another unique id, but the
-    same prefix, so they follow the decision taken for the inputs of ``LOAN-42``.
-    """
-    if len(correlation_id) <= _ID_LENGTH + 1:
-        return correlation_id
-    ending = _UUID_ENDING.search(correlation_id)
-    return correlation_id if ending is None else correlation_id[: ending.start()]
 
 
 def get_request_id() -> str | None:

@@ -69,6 +69,8 @@ class RowContext(NamedTuple):
     request_id: str
     trace_id: str
     span_id: str
+    #: ``$row_index`` of the first row (see ``schema.FIRST_ROW_INDEX``).
+    first_row: int = 0
 
 
 def header_line(columns: Sequence[str]) -> bytes:
@@ -168,7 +170,7 @@ class RowWriter:
         max_cell, max_value = self._max_cell, self._max_value
         size = 0
         refused: list[str] = []
-        for index, row in enumerate(rows):
+        for index, row in enumerate(rows, ctx.first_row):
             measured, cells = _measure(row, width, max_cell)
             if type(measured) is int:
                 size += measured

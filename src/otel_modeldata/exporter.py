@@ -363,6 +363,9 @@ class ModelDataLogExporter(LogRecordExporter):
                 columns,
                 _place(attrs),
             )
+        first_row = attrs.get(schema.FIRST_ROW_INDEX, 0)
+        if type(first_row) is not int or first_row < 0:
+            target = f"{schema.FIRST_ROW_INDEX} is not a whole number >= 0"
         if isinstance(target, str):
             _drop_record(readable, BAD_RECORD, target)
             return
@@ -387,6 +390,7 @@ class ModelDataLogExporter(LogRecordExporter):
             str(attrs.get(schema.REQUEST_ID, "")),
             hex_id(record.trace_id or 0, 32),
             hex_id(record.span_id or 0, 16),
+            first_row,
         )
         file.records.append((rows, target, ctx))
         refused = file.writer.write(rows, target.width, ctx)

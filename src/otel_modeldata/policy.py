@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -26,6 +27,22 @@ GUARD_MARK: Final = "'"
 
 _PLAIN: Final = frozenset({int, float, bool, type(None)})
 _SAMPLE_SPACE: Final = float(2**64)
+#: The ``-<uuid>`` ending :func:`otel_modeldata.context.user_id` adds to a user's own correlation id.
+_UUID_ENDING: Final = re.compile(r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_UUID_LENGTH: Final = 36
+
+
+def sampling_key(correlation_id: str) -> str:
+    """What the sampling decision hashes: the user's prefix of a ``<prefix>-<uuid>`` id, else the id itself.
+
+    Labels sent later for ``LOAN-42`` (with ``collect(..., user_correlation_id="LOAN-42")``, or
+    by ``send_labels`` with the id collection returned) carry another or the same unique id, but
+    the same prefix, so they follow the decision taken for the inputs of ``LOAN-42``.
+    """
+    if len(correlation_id) <= _UUID_LENGTH + 1:
+        return correlation_id
+    ending = _UUID_ENDING.search(correlation_id)
+    return correlation_id if ending is None else correlation_id[: ending.start()]
 
 
 def sampled(correlation_id: str, rate: float) -> bool:
@@ -147,8 +164,11 @@ class Policy:
     formula_guard: bool = True
 
     def keeps(self, correlation_id: str) -> bool:
-        """Whether the call with this correlation id is collected (see :func:`sampled`)."""
-        return self.sample_rate >= 1.0 or sampled(correlation_id, self.sample_rate)
+        """Whether the call with this correlation id is collected: the one decision every writer takes.
+
+        See :func:`sampling_key` and :func:`sampled`.
+        """
+        return self.sample_rate >= 1.0 or sampled(sampling_key(correlation_id), self.sample_rate)
 
     @property
     def missing_key(self) -> bool:

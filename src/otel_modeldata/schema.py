@@ -17,6 +17,9 @@ CORRELATION_ID: Final = "modeldata.correlation_id"
 REQUEST_ID: Final = "modeldata.request_id"
 FEATURE_NAMES: Final = "modeldata.feature_names"
 ROW_COUNT: Final = "modeldata.row_count"
+#: The ``$row_index`` of a record's first row when it is not 0: set only by ``send_labels`` for
+#: label rows that start further into their call. Its later rows follow one by one.
+FIRST_ROW_INDEX: Final = "modeldata.first_row_index"
 #: Set only by a classic collector given its own ``workspace=`` (``<subscription>/<resource group>/
 #: <workspace>``) or ``webservice_name=``: these records go to those path levels instead of the settings'.
 WORKSPACE: Final = "modeldata.workspace"

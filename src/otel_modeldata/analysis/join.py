@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final, Literal
 
 from .. import schema
-from .read import DAY, MODEL_VERSION, TIMESTAMP, WEBSERVICE
+from .read import DAY, FILE, MODEL_VERSION, TIMESTAMP, WEBSERVICE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,6 +29,8 @@ CALL_COLUMNS: Final = frozenset(schema.CORRELATION_COLUMNS) - {CORRELATION_ID, R
     WEBSERVICE,
 }
 _ROW: Final = "$otel_modeldata_row"
+#: Columns of a labels row that are not labels: where and when it was written, and its keys.
+_NOT_LABELS: Final = CALL_COLUMNS | {CORRELATION_ID, ROW_INDEX, TIMESTAMP, DAY, FILE}
 
 
 def join(
@@ -49,7 +51,7 @@ def join(
     suffix ``_predictions`` or ``_labels`` (``$aml_dc_scoring_timestamp_labels``, ``$day_labels``).
     Labels match on the correlation id, and on ``$row_index`` too when they carry it; only a
     label that arrived (``$day``) from the prediction's day to ``labels_window_days`` after counts,
-    the latest one when several did.
+    the latest one when several did; a labels row with every label cell empty is no label.
     """
     if how not in ("left", "inner"):
         raise ValueError(f"how must be 'left' or 'inner', got {how!r}")
@@ -70,6 +72,7 @@ def _with_labels(joined: pd.DataFrame, labels: pd.DataFrame, how: str, window: i
     import pandas as pd
 
     _require(labels, "labels", (CORRELATION_ID, DAY))
+    labels = _labelled_rows(labels)
     if DAY not in joined.columns:
         raise ValueError(f"the inputs need the {DAY} column to find labels within the window")
     keys = [CORRELATION_ID, *([ROW_INDEX] if ROW_INDEX in labels.columns else [])]
@@ -85,6 +88,18 @@ def _with_labels(joined: pd.DataFrame, labels: pd.DataFrame, how: str, window: i
     chosen = latest.drop(columns=[*keys, DAY]).set_index(_ROW)
     result = joined.join(chosen, how=how)
     return result.reset_index(drop=True) if how == "inner" else result
+
+
+def _labelled_rows(labels: pd.DataFrame) -> pd.DataFrame:
+    """The label rows holding a label: a row whose label cells are all empty is no label.
+
+    Earlier versions of ``send_labels`` wrote such rows to fill the unlabelled rows of a call;
+    sent after a real label for the same row, one must not replace it.
+    """
+    values = [c for c in labels.columns if c not in _NOT_LABELS]
+    if not values:
+        return labels
+    return labels[labels[values].notna().any(axis=1)]
 
 
 def _renamed(frame: pd.DataFrame, taken: list[str], suffix: str, skip: tuple[str, ...]) -> dict[str, str]:
