@@ -339,9 +339,20 @@ def _cast(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
 
 
 def header(path: str | Path) -> list[str]:
-    """The column names of a file's first line."""
+    """The column names of a file's first line.
+
+    Raises ``ValueError`` naming the file when a name is there twice (a file an older collector
+    wrote from data with a repeated or reserved column name): no reader can align its columns by name.
+    """
     with open(path, encoding="utf-8", errors="replace", newline="") as file:
-        return next(csv.reader(file), [])
+        names = next(csv.reader(file), [])
+    if len(set(names)) != len(names):
+        twice = list(dict.fromkeys(n for n in names if names.count(n) > 1))
+        raise ValueError(
+            f"{path}: the header names {', '.join(map(repr, twice))} more than once, so its columns "
+            "cannot be told apart; move the file out of the folder to read the others"
+        )
+    return names
 
 
 def _failed_column(exc: Exception, header: list[str]) -> str | None:
