@@ -48,8 +48,8 @@ TEXT_COLUMNS: Final = frozenset(schema.CORRELATION_COLUMNS) - {
     schema.BOUNDARY_COLUMN,
     schema.ROW_INDEX_COLUMN,
 }
-DAY_COLUMN: Final = "$day"
-FILE_COLUMN: Final = "$file"
+DAY_COLUMN: Final = schema.DAY_COLUMN
+FILE_COLUMN: Final = schema.FILE_COLUMN
 #: A guarded cell: one apostrophe, then (after any more) a character that starts a formula.
 _GUARDED: Final = (
     "^"
