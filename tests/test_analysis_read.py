@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 import otel_modeldata
 from _analysis_data import CALLS, DAY1, DAY2, DAY3, FAILING, TEXTS, collect_shop
@@ -214,3 +216,38 @@ def test_progress_is_drawn_on_stderr_only_when_asked_or_on_a_terminal(
     drawn = capsys.readouterr().err
     assert "reading" in drawn
     assert "6/6" in drawn  # every file of every day and version
+
+
+def test_a_big_integer_and_a_fraction_in_different_files_meet_as_floats(tmp_path: Path) -> None:
+    """pyarrow's checked cast refuses an integer beyond 2**53 as a float; within one file its CSV
+    reader takes the nearest float, so across files (a sibling file, another day) the readers do too."""
+    from otel_modeldata.cli import main
+
+    def write(day: date, name: str, values: list[Any]) -> None:
+        ctx = RowContext(f"c{day}{name}", f"{day}T12:00:00.000000Z", "s/g/w", "svc", "big", "1", "r", "", "")
+        writer = RowWriter()
+        writer.write([[v] for v in values], 1, ctx)
+        folder = tmp_path / "modeldata" / partition_folder(Identity(), "big", "1", "inputs", day)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(header_line(["v"]) + writer.payload())
+
+    write(DAY1, "data.csv", [2**62, 5])
+    write(DAY1, "data_0a1b2c3d.csv", [1.5])  # a sibling file of the same day
+    write(DAY2, "data.csv", [2**62 + 1])
+    write(DAY3, "data.csv", [2.5])
+    expected = [float(2**62), 5.0, 1.5, float(2**62 + 1), 2.5]
+    frame = analysis.read(tmp_path, model="big")
+    assert str(frame["v"].dtype) == "float64"
+    assert sorted(frame["v"].tolist()) == sorted(expected)
+    # The same as one file holding every value.
+    assert pd.read_csv(io.StringIO("v\n" + "\n".join(map(str, [2**62, 5, 1.5, 2**62 + 1, 2.5]))))[
+        "v"
+    ].tolist() == [float(2**62), 5.0, 1.5, float(2**62 + 1), 2.5]
+    assert analysis.join_to(tmp_path / "joined.parquet", tmp_path, model="big") == 5
+    joined = pd.read_parquet(tmp_path / "joined.parquet")
+    assert sorted(joined["v"].tolist()) == sorted(expected)
+    result = CliRunner().invoke(
+        main, ["read", "--source", str(tmp_path), "--model", "big", "-o", str(tmp_path / "r.csv")]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert sorted(pd.read_csv(tmp_path / "r.csv")["v"].tolist()) == sorted(expected)

@@ -16,7 +16,7 @@ import otel_modeldata
 from otel_modeldata import CollectionError, InvalidNameError, collect_io
 from otel_modeldata.policy import unguard
 
-from csvfiles import Store
+from csvfiles import LocalStore, Store
 
 
 @collect_io("guarded", feature_names=["a", "b"])
@@ -129,3 +129,62 @@ def test_nothing_is_written_outside_the_root(
     exporter.export([ReadableLogRecord(log_record=record, resource=Resource.create({}))])
     assert not any("outside" in name.split("/") for name in store.everything())
     assert otel_modeldata.stats()["rows_dropped"] == {"bad_record": 1}
+
+
+@pytest.mark.parametrize(
+    "names", [["a", "a"], ["a", "$aml_dc_correlation_id"], ["$row_index"], ["$day"]], ids=str
+)
+def test_repeated_or_reserved_column_names_are_refused_at_decoration(names: list[str]) -> None:
+    """Each would name a column of the file twice (or hide a column the readers add)."""
+    with pytest.raises(InvalidNameError, match="feature_names"):
+        collect_io("ok", feature_names=names)
+    with pytest.raises(InvalidNameError, match="prediction_names"):
+        collect_io("ok", prediction_names=names)
+    with pytest.raises(InvalidNameError, match="feature_names"):
+        otel_modeldata.ModelDataCollector("ok", feature_names=names)
+
+
+@collect_io("named")
+def named(data: object) -> str:
+    return "result unchanged"
+
+
+def test_data_with_repeated_or_reserved_column_names_is_dropped_and_the_rest_stays_readable(
+    collector: otel_modeldata.ModelDataHandle, local_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows read back by ``analysis.read`` carry the correlation columns: scored again through a
+    decorator without ``feature_names``, they are dropped (counted, logged once), not written
+    under a header that names those columns twice."""
+    import pandas as pd
+
+    from otel_modeldata import analysis
+
+    with caplog.at_level(logging.ERROR, logger="otel_modeldata"):
+        assert named(pd.DataFrame({"a": [1], "b": [2]})) == "result unchanged"
+        assert named(pd.DataFrame([[3, 4]], columns=["a", "a"])) == "result unchanged"
+        assert named(pd.DataFrame([[5, 6]], columns=["a", "a"])) == "result unchanged"
+        assert named([{"a": 7, "$aml_dc_correlation_id": "x"}]) == "result unchanged"
+        collector.force_flush()
+        back = analysis.read(local_root, model="named")
+        assert named(back) == "result unchanged"  # every $ column of the reader's rows
+        collector.force_flush()
+    assert otel_modeldata.stats()["rows_dropped"] == {"duplicate_column": 2, "reserved_column": 2}
+    frame = analysis.read(local_root, model="named")
+    assert frame[["a", "b"]].values.tolist() == [[1, 2]]
+    messages = [r.getMessage() for r in caplog.records if "model data dropped" in r.getMessage()]
+    assert len(messages) == 2
+    assert "reason=duplicate_column" in messages[0]
+    assert "'a'" in messages[0]
+    assert "reason=reserved_column" in messages[1]
+    assert "'$aml_dc_correlation_id'" in messages[1]
+
+
+def test_strict_mode_refuses_repeated_column_names(local_root: Path) -> None:
+    import pandas as pd
+
+    handle = LocalStore(local_root).configure(strict=True)
+    try:
+        with pytest.raises(CollectionError, match="'a' appear more than once"):
+            named(pd.DataFrame([[3, 4]], columns=["a", "a"]))
+    finally:
+        handle.shutdown()

@@ -196,3 +196,26 @@ def test_the_console_script_runs(root: Path) -> None:
     )
     assert (missing.returncode, missing.stdout) == (2, "")
     assert missing.stderr == f"otel-modeldata: no model 'nope' in {root} (models found: shop)\n"
+
+
+def test_a_file_naming_a_column_twice_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    """Such a file (an older collector wrote it from data with a repeated column name) cannot be
+    aligned by name: the readers say which file, the command in one line with status 2."""
+    from otel_modeldata import analysis
+    from otel_modeldata.csvfmt import RowContext, RowWriter, header_line
+    from otel_modeldata.layout import Identity, partition_folder
+
+    ctx = RowContext("c", "2026-11-01T12:00:00.000000Z", "s/g/w", "svc", "dup", "1", "r", "", "")
+    writer = RowWriter()
+    writer.write([[1, 2]], 2, ctx)
+    folder = tmp_path / "modeldata" / partition_folder(Identity(), "dup", "1", "inputs", DAY1)
+    folder.mkdir(parents=True)
+    (folder / "data.csv").write_bytes(header_line(["a", "a"]) + writer.payload())
+    with pytest.raises(ValueError, match=r"data\.csv: the header names 'a' more than once"):
+        analysis.read(tmp_path, model="dup")
+    for command in ("read", "export"):
+        result = run(command, "--source", str(tmp_path), "--model", "dup")
+        assert result.exit_code == 2, result.output
+        assert result.stdout == ""
+        assert len(result.stderr.splitlines()) == 1
+        assert "data.csv: the header names 'a' more than once" in result.stderr

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import otel_modeldata
-from otel_modeldata import ModelDataCollector, collect_io
+from otel_modeldata import ModelDataCollector, analysis, collect_io
 from otel_modeldata import spark as spark_reader
 from test_readers import CATALOGUE, COLUMNS, DRIFT, SCORES, assert_rows, read_pandas
 
@@ -44,6 +44,15 @@ def ranged(rows: list[list[int]]) -> list[int]:
     return [row[0] for row in rows]
 
 
+@collect_io("textmix")
+def textmix(records: list[dict[str, Any]]) -> list[int]:
+    return [0] * len(records)
+
+
+#: ``v`` is numbers in one file and text in its sibling (another header): text, as each file holds it.
+TEXTMIX = [[{"v": 5, "w": 1}, {"v": 2**62, "w": 1}, {"v": 1.5, "w": 1}], [{"z": 0, "v": "txt"}]]
+
+
 @pytest.fixture(scope="module")
 def collected(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The collector's root after a few days of collection, flushed."""
@@ -56,6 +65,8 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ModelDataCollector("awkward", designation="inputs", feature_names=AWKWARD_NAMES).collect(AWKWARD)
             for records in DRIFT:
                 drifting(records)
+            for records in TEXTMIX:
+                textmix(records)
             with days_ago(1):
                 drifting(DRIFT_BEFORE)
             for offset in range(RANGED_DAYS):
@@ -120,6 +131,15 @@ def test_read_aligns_every_file_by_name_and_keeps_numbers_numeric(spark: Any, co
     yesterday = TODAY - timedelta(days=1)
     expected = [[1, 2.5, None, None, TODAY], [2, 3.5, None, None, TODAY], [3, 4.5, "new", None, TODAY]]
     assert_rows(got, [*expected, [5, None, None, None, yesterday]])
+
+
+@pytest.mark.spark
+def test_a_column_of_numbers_and_text_across_files_is_each_file_s_text(spark: Any, collected: Path) -> None:
+    frame = spark_reader.read(spark, str(collected), model="textmix")
+    assert dict(frame.dtypes)["v"] == "string"
+    expected = ["5", "4611686018427387904", "1.5", "txt"]
+    assert sorted(r.v for r in frame.select("v").collect()) == sorted(expected)
+    assert sorted(analysis.read(collected, model="textmix")["v"].tolist()) == sorted(expected)
 
 
 @pytest.mark.spark

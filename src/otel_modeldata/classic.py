@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from . import schema
-from .collect import SAMPLED_OUT, _collect_failure, _names, _rules, _safe_emit
+from .collect import SAMPLED_OUT, _collect_failure, _columns, _rules, _safe_emit
 from .context import (
     Correlation,
     current_correlation,
@@ -82,7 +82,7 @@ class ModelDataCollector:
             designation = identifier
         self.model_name = check_name(model_name, "model_name")
         self.designation = check_name(designation, "designation")
-        self.feature_names = _names(feature_names, "feature_names")
+        self.feature_names = _columns(feature_names, "feature_names")
         self.model_version = (
             None
             if model_version is None or model_version == CLASSIC_DEFAULT

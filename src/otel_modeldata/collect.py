@@ -24,7 +24,7 @@ from .context import Correlation, end_correlation, get_request_id, new_id, start
 from .csvfmt import refusal
 from .failures import failure_row
 from .handoff import Pending
-from .layout import check_name
+from .layout import InvalidNameError, check_name
 from .policy import ModelPolicy, Policy
 from .providers import Runtime, runtime
 from .rows import Table, to_table
@@ -96,6 +96,10 @@ def _emit(
         _count_adjustments(table, len(rows), settings.strict, model, designation)
     if settings.strict:
         _check_rows(rows, table.columns, model, designation, settings.max_cell_bytes)
+        # Without strict mode the exporter drops such a record, checking each set of names once.
+        problem = None if table.columns is None else schema.column_problem(table.columns)
+        if problem is not None:
+            raise CollectionError(f"{model}/{designation}: {problem[1]}")
     if policy.missing_key:
         if settings.strict:
             raise CollectionError(f"{model}/{designation}: columns to hash but no {HASH_KEY}")
@@ -233,8 +237,8 @@ def collect_io(
     """
     model = check_name(model_name, "model_name")
     version = None if model_version is None else check_name(str(model_version), "model_version")
-    features = _names(feature_names, "feature_names")
-    predictions = _names(prediction_names, "prediction_names")
+    features = _columns(feature_names, "feature_names")
+    predictions = _columns(prediction_names, "prediction_names")
     rules = _rules(sample_rate, redact, hash)
 
     def admit(rt: Runtime) -> tuple[Policy, str] | None:
@@ -386,6 +390,15 @@ def _names(names: Sequence[str] | None, what: str) -> tuple[str, ...] | None:
     if isinstance(names, str) or not all(isinstance(n, str) for n in names):
         raise TypeError(f"{what} must be a sequence of strings")
     return tuple(names)
+
+
+def _columns(names: Sequence[str] | None, what: str) -> tuple[str, ...] | None:
+    """Declared column names, refused when the code is loaded if a file could not be read back."""
+    checked = _names(names, what)
+    problem = None if checked is None else schema.column_problem(checked)
+    if problem is not None:
+        raise InvalidNameError(f"{what}: {problem[1]}")
+    return checked
 
 
 def _rules(

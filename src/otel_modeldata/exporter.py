@@ -122,8 +122,12 @@ def _make_target(
     columns: tuple[str, ...] | int,
     place: _Place,
     settings: Settings,
-) -> _Target | str:
-    """Check the names (records may come from any emitter) and build the header."""
+) -> _Target | str | tuple[str, str]:
+    """Check the names (records may come from any emitter) and build the header.
+
+    Unusable names give why: text (a bad record), or a reason and its detail (repeated or
+    reserved column names, checked here once per distinct set of names, off the request path).
+    """
     workspace, service, collection = place
     identity = settings.identity
     try:
@@ -147,6 +151,9 @@ def _make_target(
     except InvalidNameError as exc:
         return str(exc)
     names = schema.default_column_names(designation, columns) if isinstance(columns, int) else columns
+    problem = schema.column_problem(names)
+    if problem is not None:
+        return problem
     return _Target(
         model,
         version,
@@ -188,7 +195,7 @@ class ModelDataLogExporter(LogRecordExporter):
             if self._destination.waits_on_network
             else None
         )
-        self._targets: dict[tuple[Any, ...], _Target | str] = {}
+        self._targets: dict[tuple[Any, ...], _Target | str | tuple[str, str]] = {}
         self._reset_appends()
         after_fork_in_child(self._reset_appends)
         self._timestamps = Timestamps()
@@ -349,7 +356,7 @@ class ModelDataLogExporter(LogRecordExporter):
             return
         rows = record.body
         if not isinstance(rows, (list, tuple)):
-            target: _Target | str = "body is not a list of rows"
+            target: _Target | str | tuple[str, str] = "body is not a list of rows"
             rows = [None]
         else:
             names = attrs.get(schema.FEATURE_NAMES)
@@ -368,6 +375,9 @@ class ModelDataLogExporter(LogRecordExporter):
             target = f"{schema.FIRST_ROW_INDEX} is not a whole number >= 0"
         if isinstance(target, str):
             _drop_record(readable, BAD_RECORD, target)
+            return
+        if isinstance(target, tuple):
+            _drop_record(readable, *target)
             return
         moment = record.timestamp or record.observed_timestamp or 0
         day = moment // NANOS_PER_DAY
@@ -400,7 +410,7 @@ class ModelDataLogExporter(LogRecordExporter):
 
     def _target(
         self, model: Any, version: Any, designation: Any, columns: tuple[str, ...] | int, place: _Place
-    ) -> _Target | str:
+    ) -> _Target | str | tuple[str, str]:
         """The checked names, header and width of records with these attributes, or why they are unusable.
 
         ``columns`` are the feature names, or the row width when there are none. Cached: a

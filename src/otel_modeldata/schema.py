@@ -6,6 +6,7 @@ the CSV files, so every name here is part of the public contract. Pure: no SDK i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 PREFIX: Final = "modeldata."
@@ -72,6 +73,14 @@ CORRELATION_COLUMNS: Final[tuple[str, ...]] = (
     SPAN_ID_COLUMN,
 )
 
+#: Columns the readers add to the rows from a file's path: the partition's day, the file, and the
+#: version and web service levels when more than one was read.
+DAY_COLUMN: Final = "$day"
+FILE_COLUMN: Final = "$file"
+MODEL_VERSION_FIELD: Final = "$model_version"
+WEBSERVICE_FIELD: Final = "$webservice"
+READER_COLUMNS: Final[tuple[str, ...]] = (DAY_COLUMN, FILE_COLUMN, MODEL_VERSION_FIELD, WEBSERVICE_FIELD)
+
 #: Keys of the correlation dict the classic ``collect()`` returns: CSV column names, so a script can
 #: read ``corr["$aml_dc_correlation_id"]``; ``add_correlations`` appends them as columns in this order.
 CLASSIC_CORRELATION_KEYS: Final[tuple[str, ...]] = (
@@ -96,3 +105,30 @@ def default_column_names(designation: str, width: int) -> tuple[str, ...]:
     """Column names used when the code gives none: ``prediction_i`` or ``feature_i``."""
     stem = "prediction" if designation == PREDICTIONS else "feature"
     return tuple(f"{stem}_{i}" for i in range(width))
+
+
+#: Why the rows of a record with these feature names are dropped (counted in ``rows_dropped``).
+DUPLICATE_COLUMN: Final = "duplicate_column"
+RESERVED_COLUMN: Final = "reserved_column"
+
+
+def column_problem(names: Sequence[str]) -> tuple[str, str] | None:
+    """Why ``names`` cannot head a file's feature columns, as (reason, detail); ``None`` when they can.
+
+    A name there twice, or one of the correlation columns written after them, would make the header
+    name a column twice, and no reader could tell the two apart; one of the columns the readers add
+    (``$day``...) would hide the reader's own.
+    """
+    if len(set(names)) != len(names):
+        twice = dict.fromkeys(n for n in names if names.count(n) > 1)
+        return DUPLICATE_COLUMN, f"the column names {', '.join(map(repr, twice))} appear more than once"
+    taken = [n for n in names if n in _RESERVED]
+    if taken:
+        return RESERVED_COLUMN, (
+            f"the column names {', '.join(map(repr, taken))} are the collector's own (its correlation "
+            "columns and those the readers add)"
+        )
+    return None
+
+
+_RESERVED: Final = frozenset(CORRELATION_COLUMNS + READER_COLUMNS)

@@ -14,7 +14,7 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from functools import reduce
@@ -26,7 +26,7 @@ from .policy import FORMULA_TRIGGERS, GUARD_MARK
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
-    from pyspark.sql.types import DataType, StructType
+    from pyspark.sql.types import DataType, StructField
 
 #: The CSV options of the README's Spark recipe: quoted line breaks and quotes intact, CRLF rows,
 #: and a null marker that never occurs, so ``""`` stays an empty string and only empty fields are null.
@@ -48,8 +48,8 @@ TEXT_COLUMNS: Final = frozenset(schema.CORRELATION_COLUMNS) - {
     schema.BOUNDARY_COLUMN,
     schema.ROW_INDEX_COLUMN,
 }
-DAY_COLUMN: Final = "$day"
-FILE_COLUMN: Final = "$file"
+DAY_COLUMN: Final = schema.DAY_COLUMN
+FILE_COLUMN: Final = schema.FILE_COLUMN
 #: A guarded cell: one apostrophe, then (after any more) a character that starts a formula.
 _GUARDED: Final = (
     "^"
@@ -89,6 +89,7 @@ def read(
     when no file matches.
     """
     from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
 
     pattern = data_glob(path, model, designation, version, webservice, start, end)
     files = _list_files(spark, pattern)
@@ -97,8 +98,21 @@ def read(
     groups: dict[tuple[str, ...], list[str]] = {}
     for file, header in zip(files, _headers(spark, files), strict=True):
         groups.setdefault(header, []).append(file)
-    frames = [_read_group(spark, paths) for paths in groups.values()]
-    frames = _reconcile(frames)
+    inferred = [_inferred(spark, paths) for paths in groups.values()]
+    frames = [
+        _read_group(spark, paths, fields) for paths, fields in zip(groups.values(), inferred, strict=True)
+    ]
+    targets = _targets(frames)
+    text = {name for name, kind in targets.items() if kind == StringType()}
+    if text:
+        # Read again as text where a group typed them otherwise: the text is the file's (``5``
+        # stays ``5``, not the ``5.0`` of a double cast to text).
+        frames = [
+            _read_group(spark, paths, fields, text) if any(f.name in text for f in fields) else frame
+            for paths, fields, frame in zip(groups.values(), inferred, frames, strict=True)
+        ]
+        targets = _targets(frames)
+    frames = _cast_to(frames, targets)
     joined = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
     first, last = _bounds(start, end)
     if first is not None:
@@ -264,20 +278,30 @@ def _parse_header(text: str) -> tuple[str, ...] | None:
     return tuple(next(csv.reader(io.StringIO(text, newline="")), []))
 
 
-def _read_group(spark: SparkSession, files: list[str]) -> DataFrame:
-    """Files sharing one header, read in one call: numbers inferred, the correlation columns fixed."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+def _inferred(spark: SparkSession, files: list[str]) -> list[StructField]:
+    """The columns of files sharing one header: numbers inferred, the correlation columns fixed."""
+    from pyspark.sql.types import StringType, StructField, TimestampType
 
     paths = [_escape(f) for f in files]
-    inferred = spark.read.options(**CSV_OPTIONS, inferSchema="true").csv(paths).schema
     fields = []
-    for field in inferred.fields:
+    for field in spark.read.options(**CSV_OPTIONS, inferSchema="true").csv(paths).schema.fields:
         if field.name in TEXT_COLUMNS:
             field = StructField(field.name, StringType())
         elif field.name == TIMESTAMP_COLUMN:
             field = StructField(field.name, TimestampType())
         fields.append(field)
+    return fields
+
+
+def _read_group(
+    spark: SparkSession, files: list[str], inferred: list[StructField], text: Set[str] = frozenset()
+) -> DataFrame:
+    """Files sharing one header, read in one call with the ``inferred`` columns, ``text`` as text."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    paths = [_escape(f) for f in files]
+    fields = [StructField(f.name, StringType()) if f.name in text else f for f in inferred]
     frame = spark.read.options(**CSV_OPTIONS).schema(StructType(fields)).csv(paths)
     unguarded = [
         F.regexp_replace(_col(f.name), _GUARDED, "").alias(f.name)
@@ -297,41 +321,46 @@ def _col(name: str) -> Column:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _reconcile(frames: list[DataFrame]) -> list[DataFrame]:
-    """The frames with one type per column, so that the union keeps numbers numeric.
+def _targets(frames: list[DataFrame]) -> dict[str, DataType]:
+    """The one type of each column whose type differs between ``frames``, so that the union keeps
+    numbers numeric.
 
     A column that is text in one group only because all its cells there are empty takes the
     type of the others; integers widen to the widest integer, numbers to double, and any
-    other mix becomes text.
+    other mix becomes text (which :func:`read` reads again as text, as the files hold it).
     """
     from pyspark.sql.types import StringType
 
     if len(frames) < 2:
-        return frames
-    schemas: list[StructType] = [f.schema for f in frames]
+        return {}
     seen: dict[str, list[tuple[int, DataType]]] = {}
-    for index, struct in enumerate(schemas):
-        for field in struct.fields:
+    for index, frame in enumerate(frames):
+        for field in frame.schema.fields:
             seen.setdefault(field.name, []).append((index, field.dataType))
     conflicts = {name: found for name, found in seen.items() if len({t for _, t in found}) > 1}
     if not conflicts:
-        return frames
+        return {}
     empty = _all_null_text(frames, conflicts)
     targets: dict[str, DataType] = {}
     for name, found in conflicts.items():
         kept = [t for i, t in found if (i, name) not in empty] or [StringType()]
         targets[name] = _widest(kept)
-    out = []
-    for struct, frame in zip(schemas, frames, strict=True):
-        out.append(
-            frame.select(
-                *(
-                    _col(f.name).cast(targets[f.name]).alias(f.name) if f.name in targets else _col(f.name)
-                    for f in struct.fields
-                )
+    return targets
+
+
+def _cast_to(frames: list[DataFrame], targets: dict[str, DataType]) -> list[DataFrame]:
+    """The frames with the ``targets``' columns cast to their type."""
+    if not targets:
+        return frames
+    return [
+        frame.select(
+            *(
+                _col(f.name).cast(targets[f.name]).alias(f.name) if f.name in targets else _col(f.name)
+                for f in frame.schema.fields
             )
         )
-    return out
+        for frame in frames
+    ]
 
 
 def _all_null_text(

@@ -9,8 +9,9 @@ the next; :func:`read_blocks` streams one file in blocks of a fixed size, its co
 beforehand, so memory does not follow the file's size.
 
 Across files, columns are aligned by name: a column missing from a file is null there, int64 and
-float64 meet as float64, an all-empty column takes the other files' type, and any other mix is
-read again as text, so the text is the file's (``007`` stays ``007``).
+float64 meet as float64 (an integer beyond 2**53 as the nearest float, as within one file), an
+all-empty column takes the other files' type, and any other mix is read again as text, so the
+text is the file's (``007`` stays ``007``).
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def _taken(
     whole: pa.Table, columns: Sequence[str] | None, types: Mapping[str, pa.DataType]
 ) -> pa.Table | None:
     """``columns`` of ``whole`` in ``types``' types; ``None`` when a type is not the one the file
-    has and not an exact widening of it (no values to int64 or float64, int64 to float64)."""
+    has and not a widening of it (no values to any type, int64 to float64 as :func:`_cast` does)."""
     import pyarrow as pa
 
     present = set(whole.column_names)
@@ -217,7 +218,7 @@ def _taken(
         if wanted != column.type:
             if not (column.type == pa.null() or (column.type == pa.int64() and wanted == pa.float64())):
                 return None
-            column = column.cast(wanted)
+            column = _cast(column, wanted)
         arrays.append(column)
     return pa.Table.from_arrays(arrays, names=names)
 
@@ -325,14 +326,33 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def _cast(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
-    """``column`` as ``kind``; itself when it is already (a cast to the same type still costs a pass)."""
-    return column if column.type == kind else column.cast(kind)
+    """``column`` as ``kind``; itself when it is already (a cast to the same type still costs a pass).
+
+    int64 to float64 takes the nearest float, as pyarrow's CSV reader does for a file holding both
+    (and pandas): pyarrow's checked cast refuses an integer beyond 2**53 instead.
+    """
+    import pyarrow as pa
+
+    if column.type == kind:
+        return column
+    return column.cast(kind, safe=not (column.type == pa.int64() and kind == pa.float64()))
 
 
 def header(path: str | Path) -> list[str]:
-    """The column names of a file's first line."""
+    """The column names of a file's first line.
+
+    Raises ``ValueError`` naming the file when a name is there twice (a file an older collector
+    wrote from data with a repeated or reserved column name): no reader can align its columns by name.
+    """
     with open(path, encoding="utf-8", errors="replace", newline="") as file:
-        return next(csv.reader(file), [])
+        names = next(csv.reader(file), [])
+    if len(set(names)) != len(names):
+        twice = list(dict.fromkeys(n for n in names if names.count(n) > 1))
+        raise ValueError(
+            f"{path}: the header names {', '.join(map(repr, twice))} more than once, so its columns "
+            "cannot be told apart; move the file out of the folder to read the others"
+        )
+    return names
 
 
 def _failed_column(exc: Exception, header: list[str]) -> str | None:

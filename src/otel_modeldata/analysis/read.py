@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, overload
 
 from ..layout import ANY, LEVELS
-from ..schema import INPUTS, TIMESTAMP_COLUMN
+from ..schema import DAY_COLUMN, FILE_COLUMN, INPUTS, MODEL_VERSION_FIELD, TIMESTAMP_COLUMN, WEBSERVICE_FIELD
 from . import parse
 from .find import DateLike, UnknownModelError, find_files, models, to_date
 from .parsed import ParsedCache
@@ -34,10 +34,10 @@ if TYPE_CHECKING:
 
 TIMESTAMP: Final = TIMESTAMP_COLUMN
 #: Partition fields added to the rows, from the file's path.
-DAY: Final = "$day"
-FILE: Final = "$file"
-MODEL_VERSION: Final = "$model_version"
-WEBSERVICE: Final = "$webservice"
+DAY: Final = DAY_COLUMN
+FILE: Final = FILE_COLUMN
+MODEL_VERSION: Final = MODEL_VERSION_FIELD
+WEBSERVICE: Final = WEBSERVICE_FIELD
 
 
 @dataclass(frozen=True)
