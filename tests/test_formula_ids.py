@@ -111,3 +111,16 @@ def test_csv_on_stdout_is_guarded_too(collector: otel_modeldata.ModelDataHandle,
     written = pd.read_csv(io.StringIO(result.stdout), dtype=str, keep_default_na=False)
     assert set(written["$aml_dc_correlation_id"]) == {"'" + cid}
     assert written["text"].tolist() == ["'=1+1", "plain"]
+
+
+def test_names_from_code_that_start_like_a_formula_are_guarded_too(
+    collector: otel_modeldata.ModelDataHandle, local_root: Path
+) -> None:
+    ModelDataCollector("@fid", designation="inputs", feature_names=["n"], model_version="+2").collect([[1]])
+    assert collector.force_flush()
+    (path,) = local_root.rglob("*.csv")
+    with path.open(newline="", encoding="utf-8") as f:
+        (row,) = csv.DictReader(f)
+    assert (row["$aml_model_name"], row["$aml_model_version"]) == ("'@fid", "'+2")
+    read = analysis.read(local_root, model="@fid", version="+2")
+    assert (read["$aml_model_name"].tolist(), read["$aml_model_version"].tolist()) == (["@fid"], ["+2"])
