@@ -150,7 +150,7 @@ def test_read_writes_csv_to_stdout(root: Path) -> None:
     assert result.exit_code == 0, result.stderr
     frame = pd.read_csv(io.StringIO(result.stdout), keep_default_na=False, na_values=[""])
     assert frame["n"].tolist() == [row[1] for call in CALLS for row in call] + [FAILING[0][1]]
-    assert frame["text"].tolist()[0] == "=1+1"
+    assert frame["text"].tolist()[0] == "'=1+1"  # CSV is for spreadsheets too: the formula guard is back
     assert result.stderr.startswith("wrote 6 rows")
 
 

@@ -63,6 +63,10 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Path:
         try:
             score(CATALOGUE)
             ModelDataCollector("awkward", designation="inputs", feature_names=AWKWARD_NAMES).collect(AWKWARD)
+            with otel_modeldata.request_id_scope("=cmd"):  # ids a caller chose, starting like a formula
+                ModelDataCollector("fid", designation="inputs", feature_names=["text"]).collect(
+                    [["=1+1"]], user_correlation_id="@x"
+                )
             for records in DRIFT:
                 drifting(records)
             for records in TEXTMIX:
@@ -118,6 +122,16 @@ def test_read_types_the_correlation_and_partition_columns(spark: Any, collected:
 def test_read_undoes_the_formula_guard(spark: Any, collected: Path) -> None:
     frame = spark_reader.read(spark, str(collected), model="awkward")
     assert_rows(rows(frame, *AWKWARD_NAMES), AWKWARD)
+
+
+@pytest.mark.spark
+def test_read_gives_ids_a_caller_chose_as_sent(spark: Any, collected: Path) -> None:
+    (written,) = read_pandas(str(partition_dir(collected, "fid", "inputs") / "*.csv")).to_dict("records")
+    assert written["$aml_request_id"] == "'=cmd"  # guarded in the file
+    assert written["$aml_dc_correlation_id"].startswith("'@x-")
+    frame = spark_reader.read(spark, str(collected), model="fid")
+    got = rows(frame, "text", "$aml_request_id", "$aml_dc_correlation_id")
+    assert got == [["=1+1", "=cmd", written["$aml_dc_correlation_id"][1:]]]
 
 
 @pytest.mark.spark

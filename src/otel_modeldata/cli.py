@@ -21,6 +21,7 @@ import click
 
 from .analysis.drift_cli import baseline_command, drift_command
 from .analysis.find import UnknownModelError, find_files
+from .analysis.parse import guarded
 from .analysis.read import Query, query, read_table, select
 from .analysis.sources import Source, SourceError, open_source
 from .layout import parse_partition
@@ -278,7 +279,11 @@ def _check_model(source: Source, asked: Query) -> None:
 
 
 def _write(table: pa.Table, output: Path | None) -> int:
-    """Write ``table`` to ``output`` (or CSV on stdout) a batch at a time; the number of rows written."""
+    """Write ``table`` to ``output`` (or CSV on stdout) a batch at a time; the number of rows written.
+
+    Parquet holds the values as read; CSV has the formula guard put back, as the collector's files.
+    """
+    import pyarrow as pa
     import pyarrow.csv
     import pyarrow.parquet
 
@@ -294,7 +299,7 @@ def _write(table: pa.Table, output: Path | None) -> int:
     try:
         with pyarrow.csv.CSVWriter(sink, reader.schema) as writer:
             for batch in reader:
-                writer.write_batch(batch)
+                writer.write_table(guarded(pa.Table.from_batches([batch], reader.schema)))
                 rows += batch.num_rows
     finally:
         if output is not None:

@@ -27,6 +27,7 @@ from .destinations.spooling import Spooler
 from .fanout import FanOut
 from .forking import after_fork_in_child
 from .layout import DATA_STEM, Identity, InvalidNameError, check_name, partition_folder
+from .policy import guard_id
 from .settings import Settings
 from .stats import FAILED, STATS, WRITTEN
 
@@ -50,11 +51,12 @@ class _Target:
     designation: str
     width: int
     header: bytes
-    #: The path levels, ``$aml_workspace`` and ``$aml_service_name``: the settings', unless a classic
-    #: collector gave its own (``modeldata.workspace``, ``modeldata.service``).
+    #: The path levels: the settings', unless a classic collector gave its own
+    #: (``modeldata.workspace``, ``modeldata.service``).
     identity: Identity
-    workspace: str
-    service: str
+    #: The ``$aml_workspace``, ``$aml_service_name``, ``$aml_model_name`` and ``$aml_model_version``
+    #: cells: formula-guarded when the guard is on, once per target rather than per record.
+    cells: tuple[str, str, str, str]
     #: File stem, ``data`` unless a classic collector gave a ``collection_name``.
     stem: str
     #: Partition folder by day number since the epoch.
@@ -154,6 +156,9 @@ def _make_target(
     problem = schema.column_problem(names)
     if problem is not None:
         return problem
+    cells = (identity.workspace_path, identity.webservice, model, version)
+    if settings.csv_formula_guard:
+        cells = (guard_id(cells[0]), guard_id(cells[1]), guard_id(cells[2]), guard_id(cells[3]))
     return _Target(
         model,
         version,
@@ -161,8 +166,7 @@ def _make_target(
         len(names),
         header_line(names),
         identity,
-        identity.workspace_path,
-        identity.webservice,
+        cells,
         collection or DATA_STEM,
     )
 
@@ -188,6 +192,7 @@ class ModelDataLogExporter(LogRecordExporter):
             ModelDataLogExporter.built_from_environment = True
         self._settings = settings or Settings.from_env()
         self._destination = destination or from_settings(self._settings)
+        self._guard = self._settings.csv_formula_guard
         self._spooler = spooler
         #: Appends to different files side by side, where each waits on a network round trip.
         self._fanout = (
@@ -390,14 +395,19 @@ class ModelDataLogExporter(LogRecordExporter):
         file = files.get((folder, target.header, target.stem))
         if file is None:
             file = files[(folder, target.header, target.stem)] = _File(self._row_writer())
+        correlation_id = str(attrs.get(schema.CORRELATION_ID, ""))
+        request_id = str(attrs.get(schema.REQUEST_ID, ""))
+        if self._guard:  # both may come from the caller (user_correlation_id, an x-request-id header)
+            correlation_id, request_id = guard_id(correlation_id), guard_id(request_id)
+        workspace, service, model, version = target.cells
         ctx = RowContext(
-            str(attrs.get(schema.CORRELATION_ID, "")),
+            correlation_id,
             self._timestamps.text(moment),
-            target.workspace,
-            target.service,
-            target.model,
-            target.version,
-            str(attrs.get(schema.REQUEST_ID, "")),
+            workspace,
+            service,
+            model,
+            version,
+            request_id,
             hex_id(record.trace_id or 0, 32),
             hex_id(record.span_id or 0, 16),
             first_row,

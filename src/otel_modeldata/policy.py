@@ -24,6 +24,8 @@ Row = list[Any]
 #: First characters that make a spreadsheet run a cell as a formula (OWASP's list).
 FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
 GUARD_MARK: Final = "'"
+#: First characters of the text :func:`guard` may change: a trigger or the guard's own mark.
+_MAY_NEED_GUARD: Final = (GUARD_MARK, *FORMULA_TRIGGERS)
 
 _PLAIN: Final = frozenset({int, float, bool, type(None)})
 _SAMPLE_SPACE: Final = float(2**64)
@@ -70,6 +72,14 @@ def guard(text: str) -> str:
     :func:`unguard` restores every string exactly.
     """
     return GUARD_MARK + text if needs_guard(text) else text
+
+
+def guard_id(text: str) -> str:
+    """:func:`guard` for one id or name cell (a correlation or request id a caller chose).
+
+    One ``startswith`` for text that cannot need it, as every id we make (hex digits) does.
+    """
+    return GUARD_MARK + text if text.startswith(_MAY_NEED_GUARD) and needs_guard(text) else text
 
 
 def unguard(text: str) -> str:

@@ -81,6 +81,20 @@ MODEL_VERSION_FIELD: Final = "$model_version"
 WEBSERVICE_FIELD: Final = "$webservice"
 READER_COLUMNS: Final[tuple[str, ...]] = (DAY_COLUMN, FILE_COLUMN, MODEL_VERSION_FIELD, WEBSERVICE_FIELD)
 
+#: Correlation columns whose text the formula guard may change: the ids a caller may choose
+#: (``user_correlation_id``, an ``x-request-id`` header) and the names given in code or settings.
+#: The timestamp, trace and span ids are ours and never start like a formula.
+GUARDED_CORRELATION_COLUMNS: Final[frozenset[str]] = frozenset(
+    {
+        CORRELATION_ID_COLUMN,
+        WORKSPACE_COLUMN,
+        SERVICE_COLUMN,
+        MODEL_NAME_COLUMN,
+        MODEL_VERSION_COLUMN,
+        REQUEST_ID_COLUMN,
+    }
+)
+
 #: Keys of the correlation dict the classic ``collect()`` returns: CSV column names, so a script can
 #: read ``corr["$aml_dc_correlation_id"]``; ``add_correlations`` appends them as columns in this order.
 CLASSIC_CORRELATION_KEYS: Final[tuple[str, ...]] = (

@@ -305,7 +305,8 @@ def _read_group(
     frame = spark.read.options(**CSV_OPTIONS).schema(StructType(fields)).csv(paths)
     unguarded = [
         F.regexp_replace(_col(f.name), _GUARDED, "").alias(f.name)
-        if isinstance(f.dataType, StringType) and not f.name.startswith("$")
+        if isinstance(f.dataType, StringType)
+        and (not f.name.startswith("$") or f.name in schema.GUARDED_CORRELATION_COLUMNS)
         else _col(f.name)
         for f in fields
     ]

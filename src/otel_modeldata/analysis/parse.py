@@ -31,6 +31,7 @@ from ..policy import FORMULA_TRIGGERS, GUARD_MARK
 from ..schema import (
     BOUNDARY_COLUMN,
     CORRELATION_COLUMNS,
+    GUARDED_CORRELATION_COLUMNS,
     ROW_INDEX_COLUMN,
     TIMESTAMP_COLUMN,
 )
@@ -62,6 +63,8 @@ _GUARDED: Final = (
     + re.escape("".join(FORMULA_TRIGGERS))
     + "])"
 )
+#: A cell the guard changes (``policy.needs_guard``): apostrophes, then a trigger.
+_NEEDS_GUARD: Final = "^" + re.escape(GUARD_MARK) + "*[" + re.escape("".join(FORMULA_TRIGGERS)) + "]"
 _COLUMN_NUMBER: Final = re.compile(r"CSV column #(\d+)")
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
@@ -371,14 +374,49 @@ def _plain(kind: pa.DataType) -> bool:
 
 
 def _unguarded(table: pa.Table) -> pa.Table:
-    """Text columns (not the correlation columns) with the formula guard's apostrophe removed."""
+    """Text columns with the formula guard's apostrophe removed, the ids and names among them.
+
+    The timestamp, trace and span ids are never guarded. An id column is only rewritten when one
+    of its cells starts with the mark: ids a caller chose to start like a formula are rare, and
+    a regular expression over a million ids would cost more than the check.
+    """
     import pyarrow.compute as pc
     import pyarrow.types as t
 
     for i, field in enumerate(table.schema):
-        if t.is_string(field.type) and field.name not in CORRELATION_COLUMNS:
-            column = pc.replace_substring_regex(table.column(i), pattern=_GUARDED, replacement=r"\1")
-            table = table.set_column(i, field, column)
+        if not t.is_string(field.type):
+            continue
+        column = table.column(i)
+        if field.name in CORRELATION_COLUMNS and (
+            field.name not in GUARDED_CORRELATION_COLUMNS
+            or not pc.any(pc.starts_with(column, GUARD_MARK)).as_py()
+        ):
+            continue
+        table = table.set_column(
+            i, field, pc.replace_substring_regex(column, pattern=_GUARDED, replacement=r"\1")
+        )
+    return table
+
+
+def guarded(table: pa.Table) -> pa.Table:
+    """``table`` with the formula guard put back on every text cell, as the collector writes it.
+
+    For CSV outputs (a CSV file is for spreadsheets too): the inverse of the readers' unguarding,
+    so reading the output back with :func:`otel_modeldata.policy.unguard` gives the values read.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.types as t
+
+    for i, field in enumerate(table.schema):
+        if not (t.is_string(field.type) or t.is_large_string(field.type)):
+            continue
+        column = table.column(i)
+        risky = pc.match_substring_regex(column, pattern=_NEEDS_GUARD)
+        if pc.any(risky).as_py():
+            mark, nothing = pa.scalar(GUARD_MARK, field.type), pa.scalar("", field.type)
+            marked = pc.binary_join_element_wise(mark, column, nothing)
+            table = table.set_column(i, field, pc.if_else(risky, marked, column))
     return table
 
 

@@ -284,6 +284,8 @@ def _write(path: Path, parquet: bool, schema: pa.Schema | None, days: Iterator[p
                     )
                 assert schema is not None
                 ready = parse.conform(table, _fits(table, schema))
+                if not parquet:  # a CSV output is for spreadsheets too: the guard is put back
+                    ready = parse.guarded(ready)
                 if written is not None:
                     written.result()
                 written = pool.submit(writer.write_table, ready)
