@@ -75,8 +75,9 @@ def test_caller_ids_are_guarded_in_the_file_and_read_back_as_sent(
     assert set(streamed["$aml_request_id"]) == {REQUEST_ID}
     assert streamed["text"].tolist() == ["=1+1", "plain"]
 
-    joined = analysis.join(inputs, predictions, labels, how="inner").sort_values("$row_index")
+    joined = analysis.join(inputs, predictions, labels).sort_values("$row_index")
     assert joined["score"].tolist() == [0.5, 0.25]
+    assert joined["outcome"].isna().tolist() == [True, False]  # only row 1 was labelled
     assert joined["outcome"].tolist()[1] == "=paid"
     assert joined["$aml_dc_correlation_id"].tolist() == [cid, cid]
 
