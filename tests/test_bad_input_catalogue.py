@@ -64,6 +64,10 @@ CATALOGUE: dict[str, Case] = {
         [[np.datetime64("2024-01-02T03:04:05"), 1]], [("2024-01-02T03:04:05", "1")]
     ),
     "numpy datetime64[ns] array": Case(NS, [("2024-01-02 03:04:05.123456", "")]),
+    "nanosecond times in a list": Case(
+        [[pd.Timestamp("2024-01-02 03:04:05.123456789"), np.datetime64("2024-01-02T03:04:05.123456789")]],
+        [("2024-01-02 03:04:05.123456", "2024-01-02 03:04:05.123456")],
+    ),
     "pandas categorical": Case(
         pd.DataFrame({"a": pd.Categorical(["x", "y"]), "b": [1, 2]}), [("x", "1"), ("y", "2")]
     ),

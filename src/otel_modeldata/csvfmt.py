@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from operator import ne
 from typing import Any, Final, NamedTuple
 
+from .rows import readable_times
 from .schema import BOUNDARY_MINUTES, CORRELATION_COLUMNS
 
 ENCODING: Final = "utf-8"
@@ -270,8 +271,25 @@ def _measure(row: Any, width: int, max_cell_bytes: int) -> tuple[str | int, Any]
             cells[position] = None
         elif isinstance(value, _NESTED) or hasattr(value, "__len__") or hasattr(value, "__iter__"):
             return NESTED_VALUE, row  # containers, generators and iterators have no one cell's value
+        else:
+            coarse = _to_microseconds(value)
+            if coarse is not value:
+                if cells is row:
+                    cells = list(row)
+                cells[position] = coarse
         size += PLAIN_CELL_BYTES
     return size, cells
+
+
+def _to_microseconds(value: Any) -> Any:
+    """A time finer than a microsecond (a pandas ``Timestamp``, a numpy ``datetime64[ns]``) to the
+    microsecond, as a column or an array of them is written; any other value itself."""
+    if getattr(value, "nanosecond", 0) and callable(getattr(value, "floor", None)):
+        return value.floor("us")
+    if getattr(getattr(value, "dtype", None), "kind", None) not in ("m", "M"):
+        return value
+    coarse = readable_times(value)
+    return value if coarse is value else coarse.item()
 
 
 def refusal(row: Any, width: int, max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES) -> str | None:

@@ -147,9 +147,10 @@ def _foreign_kind(value: Any) -> str | None:
 _FINE_TIME_UNITS = ("[ns]", "[ps]", "[fs]", "[as]")
 
 
-def _readable(array: Any) -> Any:
+def readable_times(array: Any) -> Any:
     """Times finer than a microsecond as microsecond times, so ``tolist()`` gives datetimes
-    (written ``2024-01-02 03:04:05``; ``NaT`` an empty cell) rather than nanosecond integers."""
+    (written ``2024-01-02 03:04:05``; ``NaT`` an empty cell) rather than nanosecond integers.
+    An array, or one numpy time (``.item()`` then gives the datetime)."""
     kind = array.dtype.kind
     if kind in "mM" and array.dtype.str.endswith(_FINE_TIME_UNITS):
         return array.astype("datetime64[us]" if kind == "M" else "timedelta64[us]")
@@ -182,7 +183,7 @@ def _ndarray(array: Any, designation: str, names: tuple[str, ...] | None, expect
         match = _Match(carried, names)
         rows = [[r[p] if p is not None else None for p in match.positions] for r in array.tolist()]
         return match.table(rows)
-    array = _readable(array)
+    array = readable_times(array)
     text = _may_hold_text(array)
     if array.ndim == 0:
         return Table(None, [[array.item()]], text=text)
@@ -196,7 +197,7 @@ def _ndarray(array: Any, designation: str, names: tuple[str, ...] | None, expect
 
 
 def _series(series: Any, designation: str, names: tuple[str, ...] | None, expected_rows: int | None) -> Table:
-    values = _readable(series.to_numpy())
+    values = readable_times(series.to_numpy())
     if _is_labelled_row(series, names):
         # A labelled Series (``df.iloc[i]``) is one row whose labels are the columns.
         labels = tuple(str(i) for i in series.index)
@@ -233,11 +234,11 @@ def _frame(frame: Any, names: tuple[str, ...] | None) -> Table:
     carried = tuple(str(c) for c in frame.columns)
     if names is None or carried == names or _is_range_index(frame.columns):
         # Columns 0..n-1 (a frame made from an array) carry no names: keep the positions.
-        values = _readable(frame.to_numpy())
+        values = readable_times(frame.to_numpy())
         return Table(carried, values.tolist(), text=_may_hold_text(values))
     match = _Match(carried, names)
     present = [(slot, p) for slot, p in enumerate(match.positions) if p is not None]
-    values = _readable(frame.iloc[:, [p for _, p in present]].to_numpy())
+    values = readable_times(frame.iloc[:, [p for _, p in present]].to_numpy())
     if not match.missing:
         return match.table(values.tolist(), text=_may_hold_text(values))
     import numpy  # pandas is loaded, so numpy is: no new dependency
