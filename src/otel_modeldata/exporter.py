@@ -27,7 +27,7 @@ from .destinations.spooling import Spooler
 from .fanout import FanOut
 from .forking import after_fork_in_child
 from .layout import DATA_STEM, Identity, InvalidNameError, check_name, partition_folder
-from .policy import guard_id
+from .policy import guard
 from .settings import Settings
 from .stats import FAILED, STATS, WRITTEN
 
@@ -158,7 +158,7 @@ def _make_target(
         return problem
     cells = (identity.workspace_path, identity.webservice, model, version)
     if settings.csv_formula_guard:
-        cells = (guard_id(cells[0]), guard_id(cells[1]), guard_id(cells[2]), guard_id(cells[3]))
+        cells = (guard(cells[0]), guard(cells[1]), guard(cells[2]), guard(cells[3]))
     return _Target(
         model,
         version,
@@ -398,7 +398,7 @@ class ModelDataLogExporter(LogRecordExporter):
         correlation_id = str(attrs.get(schema.CORRELATION_ID, ""))
         request_id = str(attrs.get(schema.REQUEST_ID, ""))
         if self._guard:  # both may come from the caller (user_correlation_id, an x-request-id header)
-            correlation_id, request_id = guard_id(correlation_id), guard_id(request_id)
+            correlation_id, request_id = guard(correlation_id), guard(request_id)
         workspace, service, model, version = target.cells
         ctx = RowContext(
             correlation_id,

@@ -69,15 +69,8 @@ def guard(text: str) -> str:
     """``text`` made safe for a spreadsheet: ``'`` in front when :func:`needs_guard`.
 
     Text already starting with apostrophes before a trigger gets one more, so that
-    :func:`unguard` restores every string exactly.
-    """
-    return GUARD_MARK + text if needs_guard(text) else text
-
-
-def guard_id(text: str) -> str:
-    """:func:`guard` for one id or name cell (a correlation or request id a caller chose).
-
-    One ``startswith`` for text that cannot need it, as every id we make (hex digits) does.
+    :func:`unguard` restores every string exactly. One ``startswith`` for text that cannot need
+    it, as most cells and every id we make (hex digits) are.
     """
     return GUARD_MARK + text if text.startswith(_MAY_NEED_GUARD) and needs_guard(text) else text
 
