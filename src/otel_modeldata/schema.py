@@ -133,8 +133,8 @@ def column_problem(names: Sequence[str]) -> tuple[str, str] | None:
     name a column twice, and no reader could tell the two apart; one of the columns the readers add
     (``$day``...) would hide the reader's own.
     """
-    if len(set(names)) != len(names):
-        twice = dict.fromkeys(n for n in names if names.count(n) > 1)
+    twice = repeated(names)
+    if twice:
         return DUPLICATE_COLUMN, f"the column names {', '.join(map(repr, twice))} appear more than once"
     taken = [n for n in names if n in _RESERVED]
     if taken:
@@ -143,6 +143,13 @@ def column_problem(names: Sequence[str]) -> tuple[str, str] | None:
             "columns and those the readers add)"
         )
     return None
+
+
+def repeated(names: Sequence[str]) -> list[str]:
+    """The names that ``names`` holds more than once, in order of first appearance."""
+    if len(set(names)) == len(names):
+        return []
+    return list(dict.fromkeys(n for n in names if names.count(n) > 1))
 
 
 _RESERVED: Final = frozenset(CORRELATION_COLUMNS + READER_COLUMNS)

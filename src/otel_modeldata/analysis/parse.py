@@ -34,6 +34,7 @@ from ..schema import (
     GUARDED_CORRELATION_COLUMNS,
     ROW_INDEX_COLUMN,
     TIMESTAMP_COLUMN,
+    repeated,
 )
 
 if TYPE_CHECKING:
@@ -52,19 +53,12 @@ BLOCK_SIZE: Final = 1 << 20
 #: Rows gathered from the blocks into one table of a stream: a few thousand rows a block would
 #: make the consumer's work per table (pandas, a sort per feature) cost more than the rows'.
 TABLE_ROWS: Final = 65_536
-#: A guarded cell: apostrophes, then a character a spreadsheet would run (``policy.needs_guard``);
-#: the replacement drops the first apostrophe.
-_GUARDED: Final = (
-    "^"
-    + re.escape(GUARD_MARK)
-    + "("
-    + re.escape(GUARD_MARK)
-    + "*["
-    + re.escape("".join(FORMULA_TRIGGERS))
-    + "])"
-)
-#: A cell the guard changes (``policy.needs_guard``): apostrophes, then a trigger.
-_NEEDS_GUARD: Final = "^" + re.escape(GUARD_MARK) + "*[" + re.escape("".join(FORMULA_TRIGGERS)) + "]"
+#: Any apostrophes, then a character a spreadsheet would run (``policy.needs_guard``).
+_FORMULA: Final = re.escape(GUARD_MARK) + "*[" + re.escape("".join(FORMULA_TRIGGERS)) + "]"
+#: A guarded cell: an apostrophe before :data:`_FORMULA`; the replacement drops that apostrophe.
+_GUARDED: Final = "^" + re.escape(GUARD_MARK) + "(" + _FORMULA + ")"
+#: A cell the guard changes.
+_NEEDS_GUARD: Final = "^" + _FORMULA
 _COLUMN_NUMBER: Final = re.compile(r"CSV column #(\d+)")
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
@@ -349,8 +343,8 @@ def header(path: str | Path) -> list[str]:
     """
     with open(path, encoding="utf-8", errors="replace", newline="") as file:
         names = next(csv.reader(file), [])
-    if len(set(names)) != len(names):
-        twice = list(dict.fromkeys(n for n in names if names.count(n) > 1))
+    twice = repeated(names)
+    if twice:
         raise ValueError(
             f"{path}: the header names {', '.join(map(repr, twice))} more than once, so its columns "
             "cannot be told apart; move the file out of the folder to read the others"
